@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs lint, types and the whole test suite; installs what the suite needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/venv.sh test
+
+if [ "${1:-}" != "--lint-only" ]; then
+  # The PostgreSQL tests start Debian's server themselves; make sure it is installed.
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ]; then
+      echo "Installing Debian's postgresql server for the tests..."
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+      echo "PostgreSQL server missing: run 'sudo apt-get install postgresql' (needs root), then retry." >&2
+      exit 1
+    fi
+  fi
+fi
+
+echo "== ruff"; .venv/bin/ruff check src tests bench
+echo "== ruff format"; .venv/bin/ruff format --check src tests bench
+echo "== mypy"; .venv/bin/mypy
+if [ "${1:-}" = "--lint-only" ]; then exit 0; fi
+echo "== pytest"
+# pytest exits 5 when it collects nothing; that is a failure here, as any non-zero code is.
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,23 @@
+"""Routes on one installed extension: its endpoints (schedules build on this router)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from extsched.api.deps import caller_for, services
+from extsched.api.schemas import EndpointList, EndpointOut
+from extsched.auth import EXTENSION_READ
+from extsched.services.caller import Caller
+from extsched.services.container import Services
+
+router = APIRouter(prefix="/api/extensions/{extension_id}", tags=["extensions"])
+Reader = Annotated[Caller, Depends(caller_for(EXTENSION_READ))]
+Svc = Annotated[Services, Depends(services)]
+
+
+@router.get("/endpoints", response_model=EndpointList)
+async def endpoints(extension_id: str, caller: Reader, svc: Svc) -> EndpointList:
+    views = await svc.installs.endpoints(caller, extension_id)
+    return EndpointList(endpoints=[EndpointOut.of(v) for v in views])

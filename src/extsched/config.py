@@ -1,0 +1,115 @@
+"""Process settings, built once from an injected environment mapping.
+
+Nothing reads ``os.environ`` at import time: ``Settings.from_env(os.environ)`` is called by the CLI,
+and tests pass their own mapping. A bad value fails fast and names the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from extsched.errors import ConfigError
+
+# Secrets that ship in docs and examples; a production process refuses to start with any of them.
+DEV_JWT_SECRET = "extsched-development-only-secret"
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        DEV_JWT_SECRET,
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "dev",
+        "development",
+        "test",
+        "placeholder",
+        "your-secret-here",
+    }
+)
+
+_ENV_NAMES: dict[str, str] = {
+    "database_url": "EXTSCHED_DATABASE_URL",
+    "env": "EXTSCHED_ENV",
+    "jwt_secret": "EXTSCHED_JWT_SECRET",
+    "jwks_url": "EXTSCHED_JWKS_URL",
+    "backend": "EXTSCHED_BACKEND",
+    "runner_base_url": "RUNNER_BASE_URL",
+    "runner_service_token": "RUNNER_SERVICE_TOKEN",
+    "gateway_timeout_ms": "EXT_GATEWAY_TIMEOUT_MS",
+    "runner_max_response_bytes": "EXT_RUNNER_MAX_RESPONSE_BYTES",
+    "max_schedules_per_install": "EXTSCHED_MAX_SCHEDULES_PER_INSTALL",
+    "max_schedules_per_tenant": "EXTSCHED_MAX_SCHEDULES_PER_TENANT",
+    "catchup_window_seconds": "EXTSCHED_CATCHUP_WINDOW_SECONDS",
+    "log_level": "EXTSCHED_LOG_LEVEL",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = "sqlite:///./extsched.db"
+    env: Literal["development", "production"] = "development"
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    backend: Literal["embedded", "temporal"] = "embedded"
+    runner_base_url: str = "http://127.0.0.1:8080"
+    runner_service_token: str | None = None
+    gateway_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
+    runner_max_response_bytes: int = Field(default=262_144, ge=1024)
+    max_schedules_per_install: int = Field(default=50, ge=1)
+    max_schedules_per_tenant: int = Field(default=500, ge=1)
+    catchup_window_seconds: int = Field(default=600, ge=0)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        values = {field: env[name] for field, name in _ENV_NAMES.items() if env.get(name)}
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else ""
+            raise ConfigError(f"{_ENV_NAMES.get(field, field)}: {first['msg']}") from exc
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse settings that are only safe on a developer's machine."""
+        if self.env != "production":
+            return
+        if not self.jwks_url and (self.jwt_secret or "").strip().lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                "EXTSCHED_JWT_SECRET: a real secret (or EXTSCHED_JWKS_URL) is required in production"
+            )
+        if self.runner_service_token is not None and (
+            self.runner_service_token.strip().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ConfigError("RUNNER_SERVICE_TOKEN: placeholder tokens are refused in production")
+
+    @property
+    def effective_jwt_secret(self) -> str | None:
+        if self.jwt_secret:
+            return self.jwt_secret
+        return DEV_JWT_SECRET if self.env == "development" else None
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL with the driver this service uses, whatever form the operator wrote."""
+        return async_url(self.database_url)
+
+
+def async_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"EXTSCHED_DATABASE_URL: not a URL: {url!r}")
+    base = scheme.split("+", 1)[0]
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    raise ConfigError(f"EXTSCHED_DATABASE_URL: unsupported database {scheme!r}")

@@ -1,0 +1,57 @@
+"""Audit details: the before/after of changed fields only, with payloads summarised."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.services.caller import Caller
+from extsched.store.tenant_repo import TenantRepo
+
+# Fields whose values are never copied into the audit log, only a summary of them.
+SUMMARISED_FIELDS = frozenset({"payloadJson"})
+
+
+def summarise(value: Any) -> Any:
+    if value is None:
+        return None
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    kind = "array" if isinstance(value, list) else type(value).__name__
+    return {"type": kind, "size": len(text), "sha256": digest}
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """``{before: {...}, after: {...}}`` restricted to the fields that differ."""
+    b, a = before or {}, after or {}
+    keys = [k for k in dict.fromkeys([*b, *a]) if b.get(k) != a.get(k)]
+
+    def side(d: dict[str, Any] | None) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        return {k: summarise(d.get(k)) if k in SUMMARISED_FIELDS else d.get(k) for k in keys}
+
+    return {"before": side(before), "after": side(after)}
+
+
+async def record(
+    conn: AsyncConnection,
+    caller: Caller,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details: dict[str, Any],
+    now: Any,
+) -> None:
+    await TenantRepo(conn).add_audit(
+        caller.tenant_id,
+        actor=caller.actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        now=now,
+    )

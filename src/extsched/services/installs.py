@@ -1,0 +1,302 @@
+"""Tenant installs: install, enable/disable, config and secrets, uninstall (SPEC §2.2, §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.clock import Clock
+from extsched.domain.endpoints import unschedulable_reason
+from extsched.domain.install_config import InstallConfig, providers
+from extsched.domain.records import Endpoint, Install, Version
+from extsched.errors import (
+    AlreadyExists,
+    ExtensionNotInstalled,
+    RevisionConflict,
+    ValidationFailed,
+)
+from extsched.services import audit
+from extsched.services.caller import Caller
+from extsched.store.db import Database
+from extsched.store.install_repo import InstallRepo
+from extsched.store.registry_repo import RegistryRepo
+
+MAX_CONFIG_ENTRIES = 100
+MAX_CONFIG_VALUE = 4000
+
+
+@dataclass(frozen=True)
+class InstallView:
+    install: Install
+    version: Version
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    endpoint: Endpoint
+    schedulable: bool
+    reason: str | None
+
+
+# Called inside the uninstall transaction, before the install row goes; later features (schedules,
+# runs, backend state) register their cleanup here so uninstall stays one path.
+UninstallHook = Callable[[AsyncConnection, Install], Awaitable[None]]
+
+
+async def resolve_install(conn: AsyncConnection, tenant_id: str, extension_id: str) -> Install:
+    """``extension_id`` may be the install id, the registry id, or ``publisher.name``."""
+    installs = InstallRepo(conn)
+    found = await installs.get(tenant_id, extension_id)
+    if found is None:
+        found = await installs.find_by_registry(tenant_id, extension_id)
+    if found is None and "." in extension_id:
+        publisher, _, name = extension_id.partition(".")
+        ext = await RegistryRepo(conn).find_extension_by_slug(publisher, name)
+        if ext is not None:
+            found = await installs.find_by_registry(tenant_id, ext.id)
+    if found is None:
+        raise ExtensionNotInstalled(f"extension {extension_id} is not installed for this tenant")
+    return found
+
+
+def check_revision(current: int, expected: int | None) -> None:
+    if expected is not None and expected != current:
+        raise RevisionConflict(
+            f"revision {expected} is stale; the current revision is {current}",
+            extra={"currentRevision": current},
+        )
+
+
+def _validate_config(config: Any, granted_caps: Any) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if config is not None:
+        if not isinstance(config, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in config.items()
+        ):
+            errors["config"] = "config must map strings to strings"
+        elif len(config) > MAX_CONFIG_ENTRIES or any(
+            len(v) > MAX_CONFIG_VALUE for v in config.values()
+        ):
+            errors["config"] = (
+                f"config allows at most {MAX_CONFIG_ENTRIES} entries of {MAX_CONFIG_VALUE} chars"
+            )
+    if granted_caps is not None and (
+        not isinstance(granted_caps, list) or not all(isinstance(c, str) for c in granted_caps)
+    ):
+        errors["grantedCaps"] = "grantedCaps must be a list of strings"
+    return errors
+
+
+class InstallService:
+    def __init__(
+        self, db: Database, clock: Clock, uninstall_hooks: list[UninstallHook] | None = None
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.uninstall_hooks = uninstall_hooks or []
+
+    async def _view(self, conn: AsyncConnection, install: Install) -> InstallView:
+        version = await RegistryRepo(conn).get_version(install.version_id)
+        assert version is not None, "an install always pins an existing version"
+        return InstallView(install, version)
+
+    async def install(
+        self,
+        caller: Caller,
+        *,
+        registry_id: str,
+        version: str,
+        config: dict[str, str] | None = None,
+        granted_caps: list[str] | None = None,
+    ) -> InstallView:
+        errors = _validate_config(config, granted_caps)
+        if errors:
+            raise ValidationFailed(field_errors=errors)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            registry = RegistryRepo(conn)
+            if await registry.get_extension(registry_id) is None:
+                raise ValidationFailed(field_errors={"registryId": "no such extension"})
+            target = await registry.find_version(registry_id, version)
+            if target is None:
+                raise ValidationFailed(field_errors={"version": f"no version {version}"})
+            installs = InstallRepo(conn)
+            existing = await installs.find_by_registry(caller.tenant_id, registry_id)
+            if existing is not None:
+                raise AlreadyExists(
+                    "the extension is already installed; use update to change its version",
+                    extra={"installId": existing.id},
+                )
+            try:
+                created = await installs.insert(
+                    caller.tenant_id,
+                    registry_id=registry_id,
+                    version_id=target.id,
+                    config=config or {},
+                    granted_caps=sorted(set(granted_caps or [])),
+                    now=now,
+                )
+            except IntegrityError as exc:
+                raise AlreadyExists("the extension is already installed") from exc
+            await audit.record(
+                conn,
+                caller,
+                "install.created",
+                "install",
+                created.id,
+                audit.changes(None, {"version": target.version, "registryId": registry_id}),
+                now,
+            )
+            return InstallView(created, target)
+
+    async def get(self, caller: Caller, extension_id: str) -> InstallView:
+        async with self.db.connect() as conn:
+            return await self._view(
+                conn, await resolve_install(conn, caller.tenant_id, extension_id)
+            )
+
+    async def set_enabled(
+        self, caller: Caller, extension_id: str, enabled: bool, expected_revision: int | None = None
+    ) -> InstallView:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            install = await resolve_install(conn, caller.tenant_id, extension_id)
+            check_revision(install.revision, expected_revision)
+            if install.enabled != enabled:
+                await InstallRepo(conn).update(
+                    caller.tenant_id, install.id, now=now, enabled=enabled
+                )
+                await audit.record(
+                    conn,
+                    caller,
+                    "install.enabled" if enabled else "install.disabled",
+                    "install",
+                    install.id,
+                    audit.changes({"enabled": install.enabled}, {"enabled": enabled}),
+                    now,
+                )
+            fresh = await InstallRepo(conn).get(caller.tenant_id, install.id)
+            assert fresh is not None
+            return await self._view(conn, fresh)
+
+    async def set_config(
+        self,
+        caller: Caller,
+        extension_id: str,
+        *,
+        config: dict[str, str] | None,
+        granted_caps: list[str] | None,
+        expected_revision: int | None = None,
+    ) -> InstallView:
+        errors = _validate_config(config, granted_caps)
+        if errors:
+            raise ValidationFailed(field_errors=errors)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            install = await resolve_install(conn, caller.tenant_id, extension_id)
+            check_revision(install.revision, expected_revision)
+            before = {"config": install.config, "grantedCaps": install.granted_caps}
+            after = {
+                "config": install.config if config is None else config,
+                "grantedCaps": (
+                    install.granted_caps if granted_caps is None else sorted(set(granted_caps))
+                ),
+            }
+            if after != before:
+                await InstallRepo(conn).update(
+                    caller.tenant_id,
+                    install.id,
+                    now=now,
+                    config=after["config"],
+                    granted_caps=after["grantedCaps"],
+                )
+                await audit.record(
+                    conn,
+                    caller,
+                    "install.config_updated",
+                    "install",
+                    install.id,
+                    audit.changes(before, after),
+                    now,
+                )
+            fresh = await InstallRepo(conn).get(caller.tenant_id, install.id)
+            assert fresh is not None
+            return await self._view(conn, fresh)
+
+    async def set_secrets(self, caller: Caller, extension_id: str, secrets: Any) -> None:
+        """Replace the install's secrets. Values are write-only: never returned, logged or audited."""
+        if not isinstance(secrets, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in secrets.items()
+        ):
+            raise ValidationFailed(field_errors={"secrets": "secrets must map names to strings"})
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            install = await resolve_install(conn, caller.tenant_id, extension_id)
+            envelope = (
+                {"format": "extsched.secrets.v1", "values": dict(secrets)} if secrets else None
+            )
+            await InstallRepo(conn).update(
+                caller.tenant_id, install.id, now=now, secret_envelope=envelope
+            )
+            await audit.record(
+                conn,
+                caller,
+                "install.secrets_updated",
+                "install",
+                install.id,
+                {"names": sorted(secrets)},
+                now,
+            )
+
+    async def uninstall(self, caller: Caller, registry_id: str) -> None:
+        """Remove the install and everything it owns; a second call finds nothing and succeeds."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            install = await InstallRepo(conn).find_by_registry(caller.tenant_id, registry_id)
+            if install is None:
+                try:
+                    install = await resolve_install(conn, caller.tenant_id, registry_id)
+                except ExtensionNotInstalled:
+                    return
+            for hook in self.uninstall_hooks:
+                await hook(conn, install)
+            await InstallRepo(conn).delete(caller.tenant_id, install.id)
+            await audit.record(
+                conn,
+                caller,
+                "install.uninstalled",
+                "install",
+                install.id,
+                audit.changes({"registryId": install.registry_id}, None),
+                now,
+            )
+
+    async def endpoints(self, caller: Caller, extension_id: str) -> list[EndpointView]:
+        async with self.db.connect() as conn:
+            install = await resolve_install(conn, caller.tenant_id, extension_id)
+            rows = await RegistryRepo(conn).list_endpoints(install.version_id)
+        result = []
+        for e in rows:
+            reason = unschedulable_reason(e.method, e.path)
+            result.append(EndpointView(e, reason is None, reason))
+        return result
+
+    async def install_config(self, tenant_id: str, install_id: str) -> InstallConfig:
+        """What the Runner is told about the install, read fresh (never a cached content hash)."""
+        async with self.db.connect() as conn:
+            install = await resolve_install(conn, tenant_id, install_id)
+            view = await self._view(conn, install)
+        return InstallConfig(
+            install_id=install.id,
+            tenant_id=tenant_id,
+            registry_id=install.registry_id,
+            version_id=install.version_id,
+            content_hash=view.version.content_hash,
+            config=install.config,
+            providers=providers(install.granted_caps),
+            secret_envelope=install.secret_envelope,
+        )

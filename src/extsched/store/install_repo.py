@@ -1,0 +1,98 @@
+"""Tenant installs. Every method takes ``tenant_id`` and filters by it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.domain.records import Install
+from extsched.ids import new_id
+from extsched.store.tables import tenant_extension_install as inst_t
+
+
+def _install(row: Any) -> Install:
+    return Install(
+        tenant_id=row.tenant_id,
+        id=row.id,
+        registry_id=row.registry_id,
+        version_id=row.version_id,
+        enabled=row.enabled,
+        config=dict(row.config),
+        granted_caps=list(row.granted_caps),
+        secret_envelope=row.secret_envelope,
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class InstallRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert(
+        self,
+        tenant_id: str,
+        *,
+        registry_id: str,
+        version_id: str,
+        config: dict[str, str],
+        granted_caps: list[str],
+        now: datetime,
+    ) -> Install:
+        values: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "id": new_id(),
+            "registry_id": registry_id,
+            "version_id": version_id,
+            "enabled": True,
+            "config": config,
+            "granted_caps": granted_caps,
+            "secret_envelope": None,
+            "revision": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self.conn.execute(inst_t.insert().values(**values))
+        return Install(**values)
+
+    async def get(self, tenant_id: str, install_id: str, *, lock: bool = False) -> Install | None:
+        q = inst_t.select().where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
+        if lock:
+            q = q.with_for_update()
+        row = (await self.conn.execute(q)).first()
+        return _install(row) if row else None
+
+    async def find_by_registry(self, tenant_id: str, registry_id: str) -> Install | None:
+        q = inst_t.select().where(
+            inst_t.c.tenant_id == tenant_id, inst_t.c.registry_id == registry_id
+        )
+        row = (await self.conn.execute(q)).first()
+        return _install(row) if row else None
+
+    async def list(self, tenant_id: str) -> list[Install]:
+        q = inst_t.select().where(inst_t.c.tenant_id == tenant_id).order_by(inst_t.c.created_at)
+        return [_install(r) for r in await self.conn.execute(q)]
+
+    async def update(
+        self, tenant_id: str, install_id: str, *, now: datetime, **changes: Any
+    ) -> None:
+        """Apply changes and bump the revision."""
+        await self.conn.execute(
+            inst_t.update()
+            .where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
+            .values(**changes, updated_at=now, revision=inst_t.c.revision + 1)
+        )
+
+    async def delete(self, tenant_id: str, install_id: str) -> None:
+        await self.conn.execute(
+            inst_t.delete().where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
+        )
+
+    async def count_using_version(self, version_id: str) -> int:
+        """Across tenants: used by the operator's version-delete guard."""
+        q = sa.select(sa.func.count()).select_from(inst_t).where(inst_t.c.version_id == version_id)
+        return int((await self.conn.execute(q)).scalar_one())

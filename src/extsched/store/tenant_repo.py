@@ -1,0 +1,111 @@
+"""Tenant settings and the tenant audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.domain.records import AuditEntry, TenantSettings
+from extsched.ids import new_id
+from extsched.store.pagination import PageRequest
+from extsched.store.tables import tenant_extension_audit as audit_t
+from extsched.store.tables import tenant_settings as settings_t
+
+DEFAULT_TIMEZONE = "UTC"
+
+
+class TenantRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def settings(self, tenant_id: str, *, lock: bool = False) -> TenantSettings:
+        """The tenant's settings; a tenant that never saved any reads the defaults."""
+        q = settings_t.select().where(settings_t.c.tenant_id == tenant_id)
+        if lock:
+            q = q.with_for_update()
+        row = (await self.conn.execute(q)).first()
+        if row is None:
+            return TenantSettings(tenant_id, DEFAULT_TIMEZONE, schedules_paused=False)
+        return TenantSettings(row.tenant_id, row.default_timezone, row.schedules_paused)
+
+    async def ensure_settings_row(self, tenant_id: str, now: datetime) -> None:
+        """Create the defaults row if missing, so it can be locked (quota checks, kill switch)."""
+        q = settings_t.select().where(settings_t.c.tenant_id == tenant_id)
+        if (await self.conn.execute(q)).first() is None:
+            await self.conn.execute(
+                settings_t.insert().values(
+                    tenant_id=tenant_id,
+                    default_timezone=DEFAULT_TIMEZONE,
+                    schedules_paused=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+    async def save_settings(self, s: TenantSettings, now: datetime) -> None:
+        await self.ensure_settings_row(s.tenant_id, now)
+        await self.conn.execute(
+            settings_t.update()
+            .where(settings_t.c.tenant_id == s.tenant_id)
+            .values(
+                default_timezone=s.default_timezone,
+                schedules_paused=s.schedules_paused,
+                updated_at=now,
+            )
+        )
+
+    async def delete_settings(self, tenant_id: str) -> None:
+        await self.conn.execute(settings_t.delete().where(settings_t.c.tenant_id == tenant_id))
+
+    async def add_audit(
+        self,
+        tenant_id: str,
+        *,
+        actor: str,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any],
+        now: datetime,
+    ) -> AuditEntry:
+        entry = AuditEntry(
+            tenant_id=tenant_id,
+            id=new_id(),
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            details=details,
+            created_at=now,
+        )
+        await self.conn.execute(audit_t.insert().values(**entry.__dict__))
+        return entry
+
+    async def list_audit(self, tenant_id: str, page: PageRequest) -> list[AuditEntry]:
+        """Newest first; returns up to ``limit + 1`` rows so the caller can tell if more exist."""
+        q = audit_t.select().where(audit_t.c.tenant_id == tenant_id)
+        if page.after is not None:
+            at, last_id = page.after
+            q = q.where(
+                (audit_t.c.created_at < at)
+                | ((audit_t.c.created_at == at) & (audit_t.c.id < last_id))
+            )
+        q = q.order_by(audit_t.c.created_at.desc(), audit_t.c.id.desc()).limit(page.limit + 1)
+        return [
+            AuditEntry(
+                tenant_id=r.tenant_id,
+                id=r.id,
+                actor=r.actor,
+                action=r.action,
+                target_type=r.target_type,
+                target_id=r.target_id,
+                details=r.details,
+                created_at=r.created_at,
+            )
+            for r in await self.conn.execute(q)
+        ]
+
+    async def delete_audit(self, tenant_id: str) -> None:
+        await self.conn.execute(audit_t.delete().where(audit_t.c.tenant_id == tenant_id))
