@@ -79,7 +79,8 @@ class Settings(BaseModel):
         return settings
 
     def check(self) -> None:
-        """Refuse settings that are only safe on a developer's machine."""
+        """Refuse unusable settings, and those only safe on a developer's machine."""
+        async_url(self.database_url)
         if self.env != "production":
             return
         if not self.jwks_url and (self.jwt_secret or "").strip().lower() in PLACEHOLDER_SECRETS:

@@ -30,7 +30,7 @@ async def principal(request: Request) -> Principal:
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting MSP users who hold ``permission`` (client-portal users never)."""
 
-    async def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(p: Principal = Depends(principal)) -> Principal:
         if p.is_client:
             raise Forbidden("client-portal users cannot manage extensions")
         if permission not in p.permissions:
@@ -45,7 +45,8 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
 def caller_for(permission: str) -> Callable[..., Awaitable[Caller]]:
     checker = require(permission)
 
-    async def resolve(p: Annotated[Principal, Depends(checker)]) -> Caller:
+    # Closures' annotations are strings FastAPI cannot resolve; the default carries the dependency.
+    async def resolve(p: Principal = Depends(checker)) -> Caller:
         assert p.tenant is not None
         return Caller(tenant_id=p.tenant, actor=p.sub)
 
