@@ -13,6 +13,7 @@ from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, mint_token
 from extsched.clock import SystemClock
 from extsched.config import Settings
 from extsched.errors import ConfigError, ExtschedError
+from extsched.services.demo import DEMO_ACTOR, DEMO_NAME, DEMO_PUBLISHER, DEMO_TENANT
 from extsched.services.registry import RegistryService
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
@@ -43,17 +44,20 @@ def serve(
 
     settings = _settings()
     if demo:
+        token = mint_token(
+            settings.effective_jwt_secret or "",
+            sub=DEMO_ACTOR,
+            tenant=DEMO_TENANT,
+            permissions=[EXTENSION_READ, EXTENSION_WRITE],
+        )
+        base = f"http://{host}:{port}"
+        typer.echo(f"Demo tenant '{DEMO_TENANT}' token (read+write):\n  {token}")
         typer.echo(
-            "Demo token (tenant 'demo', read+write): "
-            + mint_token(
-                settings.effective_jwt_secret or "",
-                sub="demo-admin",
-                tenant="demo",
-                permissions=[EXTENSION_READ, EXTENSION_WRITE],
-            )
+            f"Try: curl -H 'Authorization: Bearer {token[:12]}…' "
+            f"{base}/api/extensions/{DEMO_PUBLISHER}.{DEMO_NAME}/endpoints"
         )
     typer.echo(f"extsched serving on http://{host}:{port}  (OpenAPI: /openapi.json)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, demo=demo), host=host, port=port, log_level="info")
 
 
 @app.command()

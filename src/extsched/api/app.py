@@ -13,17 +13,21 @@ from extsched.api.routers import extensions, health, installs, registry, tenant
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
 from extsched.services.container import Services
+from extsched.services.demo import seed_demo
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None, demo: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         try:
             await upgrade(db)
-            app.state.services = Services.build(settings, db, clock or SystemClock())
+            svc = Services.build(settings, db, clock or SystemClock())
+            app.state.services = svc
+            if demo:
+                await seed_demo(svc)
             yield
         finally:
             await db.dispose()

@@ -1,0 +1,61 @@
+"""Demo data for a newcomer: a tenant, a published sample extension and its install.
+
+Idempotent: running it on every start finds what it made before and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from extsched.errors import AlreadyExists
+from extsched.services.caller import Caller
+from extsched.services.container import Services
+
+DEMO_TENANT = "demo"
+DEMO_ACTOR = "demo-admin"
+DEMO_PUBLISHER, DEMO_NAME, DEMO_VERSION = "extsched", "sample", "1.0.0"
+DEMO_MANIFEST = {
+    "name": "sample",
+    "description": "Sample extension served by the dev runner's built-in handlers",
+    "capabilities": ["cap:scheduler.manage"],
+    "api": {
+        "endpoints": [
+            {"method": "POST", "path": "/echo", "handler": "builtin:echo"},
+            {"method": "GET", "path": "/status", "handler": "builtin:echo"},
+            {"method": "POST", "path": "/slow", "handler": "builtin:slow"},
+            {"method": "POST", "path": "/fail", "handler": "builtin:fail"},
+            {"method": "POST", "path": "/items/:id", "handler": "builtin:echo"},
+        ]
+    },
+}
+
+
+async def seed_demo(svc: Services) -> str:
+    """Make sure the demo data exists; returns the demo install's id."""
+    caller = Caller(DEMO_TENANT, DEMO_ACTOR)
+    registry = next(
+        (
+            e
+            for e in await svc.registry.list_extensions()
+            if (e.publisher, e.name) == (DEMO_PUBLISHER, DEMO_NAME)
+        ),
+        None,
+    )
+    if registry is None:
+        registry = await svc.registry.create_extension(
+            DEMO_PUBLISHER, DEMO_NAME, "Sample extension", "Built-in demo handlers"
+        )
+    if not any(v.version == DEMO_VERSION for v in await svc.registry.list_versions(registry.id)):
+        digest = hashlib.sha256(repr(DEMO_MANIFEST).encode()).hexdigest()
+        await svc.registry.publish_version(
+            registry.id,
+            version=DEMO_VERSION,
+            content_hash=f"sha256:{digest}",
+            manifest=DEMO_MANIFEST,
+            runtime="builtin",
+        )
+    try:
+        view = await svc.installs.install(caller, registry_id=registry.id, version=DEMO_VERSION)
+    except AlreadyExists:
+        view = await svc.installs.get(caller, registry.id)
+    return view.install.id
