@@ -17,8 +17,9 @@ if [ "${1:-}" != "--lint-only" ]; then
   fi
 fi
 
-echo "== ruff"; .venv/bin/ruff check src tests bench
-echo "== ruff format"; .venv/bin/ruff format --check src tests bench
+paths=(src tests); [ -d bench ] && paths+=(bench)
+echo "== ruff"; .venv/bin/ruff check "${paths[@]}"
+echo "== ruff format"; .venv/bin/ruff format --check "${paths[@]}"
 echo "== mypy"; .venv/bin/mypy
 if [ "${1:-}" = "--lint-only" ]; then exit 0; fi
 echo "== pytest"
