@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from extsched import __version__
 from extsched.api.problems import install_handlers
-from extsched.api.routers import extensions, health, installs, registry, tenant
+from extsched.api.routers import extensions, health, installs, registry, schedules, tenant
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
 from extsched.services.container import Services
@@ -39,6 +39,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, demo: bool = F
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, registry, installs, extensions, tenant):
+    for module in (health, registry, installs, extensions, schedules, tenant):
         app.include_router(module.router)
     return app

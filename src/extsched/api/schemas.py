@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
-from extsched.domain.records import AuditEntry, Extension, Version
+from extsched.domain.cron import describe
+from extsched.domain.records import AuditEntry, Extension, Run, TenantSettings, Version
 from extsched.services.installs import EndpointView, InstallView
+from extsched.services.schedules import Preview, ScheduleView
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -210,3 +212,144 @@ class AuditOut(Out):
 class AuditList(Wire):
     entries: list[AuditOut]
     next_cursor: str | None = Field(default=None)
+
+
+# Schedules -------------------------------------------------------------------------------------
+
+
+class ScheduleOut(Out):
+    id: str
+    install_id: str
+    endpoint_id: str
+    endpoint_method: str | None
+    endpoint_path: str | None
+    name: str | None
+    cron: str
+    cron_description: str
+    timezone: str
+    enabled: bool
+    payload_json: Any
+    disabled_reason: str | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_run_status: str | None
+    last_error: str | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    max_attempts: int
+    jitter_seconds: int
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, v: ScheduleView) -> ScheduleOut:
+        s, e = v.schedule, v.endpoint
+        return cls(
+            id=s.id,
+            install_id=s.install_id,
+            endpoint_id=s.endpoint_id,
+            endpoint_method=e.method if e else None,
+            endpoint_path=e.path if e else None,
+            name=s.name,
+            cron=s.cron,
+            cron_description=describe(s.cron),
+            timezone=s.timezone,
+            enabled=s.enabled,
+            payload_json=s.payload_json,
+            disabled_reason=s.disabled_reason,
+            next_run_at=v.next_run_at,
+            last_run_at=s.last_run_at,
+            last_run_status=s.last_run_status,
+            last_error=s.last_error,
+            last_success_at=s.last_success_at,
+            consecutive_failures=s.consecutive_failures,
+            max_attempts=s.max_attempts,
+            jitter_seconds=s.jitter_seconds,
+            revision=s.revision,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )
+
+
+class ScheduleList(Wire):
+    schedules: list[ScheduleOut]
+    next_cursor: str | None
+
+
+class RunOut(Out):
+    id: str
+    schedule_id: str
+    trigger: str
+    scheduled_for: datetime
+    status: str
+    skip_reason: str | None
+    attempt: int
+    max_attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    http_status: int | None
+    error: str | None
+    request_id: str | None
+
+    @classmethod
+    def of(cls, r: Run) -> RunOut:
+        return cls(
+            id=r.id,
+            schedule_id=r.schedule_id,
+            trigger=r.trigger,
+            scheduled_for=r.scheduled_for,
+            status=r.status,
+            skip_reason=r.skip_reason,
+            attempt=r.attempt,
+            max_attempts=r.max_attempts,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            duration_ms=r.duration_ms,
+            http_status=r.http_status,
+            error=r.error,
+            request_id=r.request_id,
+        )
+
+
+class RunList(Wire):
+    runs: list[RunOut]
+    next_cursor: str | None
+
+
+class OccurrenceOut(Wire):
+    utc: str
+    local: str
+
+
+class PreviewOut(Wire):
+    valid: bool
+    field_errors: dict[str, str] | None = None
+    description: str | None
+    occurrences: list[OccurrenceOut]
+
+    @classmethod
+    def of(cls, p: Preview) -> PreviewOut:
+        return cls(
+            valid=p.valid,
+            field_errors=p.field_errors or None,
+            description=p.description,
+            occurrences=[
+                OccurrenceOut(utc=rfc3339(o.utc) or "", local=o.local.isoformat(timespec="seconds"))
+                for o in p.occurrences
+            ],
+        )
+
+
+class BulkOut(Wire):
+    updated: int
+
+
+class SettingsOut(Wire):
+    default_timezone: str
+    schedules_paused: bool
+
+    @classmethod
+    def of(cls, s: TenantSettings) -> SettingsOut:
+        return cls(default_timezone=s.default_timezone, schedules_paused=s.schedules_paused)

@@ -80,3 +80,55 @@ class AuditEntry:
     target_id: str
     details: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Schedule:
+    tenant_id: str
+    id: str
+    install_id: str
+    endpoint_id: str
+    name: str | None
+    cron: str
+    timezone: str
+    enabled: bool
+    payload_json: Any
+    max_attempts: int
+    jitter_seconds: int
+    runner_schedule_id: str | None
+    disabled_reason: str | None
+    last_run_at: datetime | None
+    last_run_status: str | None
+    last_error: str | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    tenant_id: str
+    id: str
+    schedule_id: str
+    install_id: str
+    trigger: str
+    scheduled_for: datetime
+    idempotency_key: str
+    status: str
+    skip_reason: str | None
+    attempt: int
+    max_attempts: int
+    next_attempt_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    http_status: int | None
+    error: str | None
+    request_id: str | None
+    version_id: str | None
+    content_hash: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +20,11 @@ from extsched.errors import (
 )
 from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
 from extsched.store.registry_repo import RegistryRepo
+from extsched.store.schedule_repo import ScheduleRepo
 
 MAX_CONFIG_ENTRIES = 100
 MAX_CONFIG_VALUE = 4000
@@ -40,11 +41,6 @@ class EndpointView:
     endpoint: Endpoint
     schedulable: bool
     reason: str | None
-
-
-# Called inside the uninstall transaction, before the install row goes; later features (schedules,
-# runs, backend state) register their cleanup here so uninstall stays one path.
-UninstallHook = Callable[[AsyncConnection, Install], Awaitable[None]]
 
 
 async def resolve_install(conn: AsyncConnection, tenant_id: str, extension_id: str) -> Install:
@@ -92,12 +88,26 @@ def _validate_config(config: Any, granted_caps: Any) -> dict[str, str]:
 
 
 class InstallService:
-    def __init__(
-        self, db: Database, clock: Clock, uninstall_hooks: list[UninstallHook] | None = None
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, sync: SyncService) -> None:
         self.db = db
         self.clock = clock
-        self.uninstall_hooks = uninstall_hooks or []
+        self.sync = sync
+
+    async def _touch_schedules(
+        self, conn: AsyncConnection, install: Install
+    ) -> list[tuple[str, str]]:
+        """Sync intents for every schedule of the install (their firing state follows it)."""
+        repo = ScheduleRepo(conn)
+        now = self.clock.now()
+        touched = []
+        for s in await repo.list_for_install(install.tenant_id, install.id):
+            await repo.add_intent(install.tenant_id, s.id, install.id, now)
+            touched.append((install.id, s.id))
+        return touched
+
+    async def _apply(self, tenant_id: str, touched: list[tuple[str, str]]) -> None:
+        for install_id, schedule_id in touched:
+            await self.sync.apply(tenant_id, install_id, schedule_id)
 
     async def _view(self, conn: AsyncConnection, install: Install) -> InstallView:
         version = await RegistryRepo(conn).get_version(install.version_id)
@@ -163,10 +173,12 @@ class InstallService:
         self, caller: Caller, extension_id: str, enabled: bool, expected_revision: int | None = None
     ) -> InstallView:
         now = self.clock.now()
+        touched: list[tuple[str, str]] = []
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             check_revision(install.revision, expected_revision)
             if install.enabled != enabled:
+                touched = await self._touch_schedules(conn, install)
                 await InstallRepo(conn).update(
                     caller.tenant_id, install.id, now=now, enabled=enabled
                 )
@@ -181,7 +193,9 @@ class InstallService:
                 )
             fresh = await InstallRepo(conn).get(caller.tenant_id, install.id)
             assert fresh is not None
-            return await self._view(conn, fresh)
+            view = await self._view(conn, fresh)
+        await self._apply(caller.tenant_id, touched)
+        return view
 
     async def set_config(
         self,
@@ -262,8 +276,12 @@ class InstallService:
                     install = await resolve_install(conn, caller.tenant_id, registry_id)
                 except ExtensionNotInstalled:
                     return
-            for hook in self.uninstall_hooks:
-                await hook(conn, install)
+            # Rows go in this transaction; the intents delete the backend schedules after commit.
+            touched = await self._touch_schedules(conn, install)
+            schedules = ScheduleRepo(conn)
+            for _, schedule_id in touched:
+                await schedules.delete_runs(caller.tenant_id, schedule_id)
+                await schedules.delete(caller.tenant_id, schedule_id)
             await InstallRepo(conn).delete(caller.tenant_id, install.id)
             await audit.record(
                 conn,
@@ -274,6 +292,7 @@ class InstallService:
                 audit.changes({"registryId": install.registry_id}, None),
                 now,
             )
+        await self._apply(caller.tenant_id, touched)
 
     async def endpoints(self, caller: Caller, extension_id: str) -> list[EndpointView]:
         async with self.db.connect() as conn:

@@ -1,19 +1,84 @@
-"""Tenant-wide reads and settings: the audit log (settings and the kill switch build on this)."""
+"""Tenant-wide settings (default time zone, the kill switch) and the audit log."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from extsched.clock import Clock
-from extsched.domain.records import AuditEntry
+from extsched.domain import schedule_rules as rules
+from extsched.domain.records import AuditEntry, TenantSettings
+from extsched.errors import ValidationFailed
+from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.pagination import PageRequest, encode_cursor
+from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
 
 
+def _fields(s: TenantSettings) -> dict[str, Any]:
+    return {"defaultTimezone": s.default_timezone, "schedulesPaused": s.schedules_paused}
+
+
 class TenantService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, sync: SyncService) -> None:
         self.db = db
         self.clock = clock
+        self.sync = sync
+
+    async def settings(self, caller: Caller) -> TenantSettings:
+        async with self.db.connect() as conn:
+            return await TenantRepo(conn).settings(caller.tenant_id)
+
+    async def update_settings(self, caller: Caller, body: Any) -> TenantSettings:
+        """Change the default time zone and/or the kill switch; pausing stops every schedule."""
+        if not isinstance(body, dict):
+            raise ValidationFailed(field_errors={"body": "expected an object"})
+        errors: dict[str, str] = {}
+        changes: dict[str, Any] = {}
+        for key in body:
+            if key not in ("defaultTimezone", "schedulesPaused"):
+                errors[key] = "unknown field"
+        if "defaultTimezone" in body:
+            try:
+                changes["default_timezone"] = rules.canonical_timezone(body["defaultTimezone"])
+            except rules.RuleViolation as exc:
+                errors["defaultTimezone"] = str(exc)
+        if "schedulesPaused" in body:
+            try:
+                changes["schedules_paused"] = rules.check_bool(
+                    body["schedulesPaused"], "schedulesPaused"
+                )
+            except rules.RuleViolation as exc:
+                errors["schedulesPaused"] = str(exc)
+        if errors:
+            raise ValidationFailed("the settings are invalid", field_errors=errors)
+        now = self.clock.now()
+        resync: list[tuple[str, str]] = []
+        async with self.db.transaction() as conn:
+            repo = TenantRepo(conn)
+            await repo.ensure_settings_row(caller.tenant_id, now)
+            before = await repo.settings(caller.tenant_id, lock=True)
+            after = TenantSettings(
+                caller.tenant_id,
+                changes.get("default_timezone", before.default_timezone),
+                changes.get("schedules_paused", before.schedules_paused),
+            )
+            diff = audit.changes(_fields(before), _fields(after))
+            if diff["before"]:
+                await repo.save_settings(after, now)
+                await audit.record(
+                    conn, caller, "tenant.settings_updated", "tenant", caller.tenant_id, diff, now
+                )
+            if before.schedules_paused != after.schedules_paused:
+                schedules = ScheduleRepo(conn)
+                for s in await schedules.list_for_tenant(caller.tenant_id):
+                    await schedules.add_intent(caller.tenant_id, s.id, s.install_id, now)
+                    resync.append((s.install_id, s.id))
+        for install_id, schedule_id in resync:
+            await self.sync.apply(caller.tenant_id, install_id, schedule_id)
+        return after
 
     async def audit(self, caller: Caller, page: PageRequest) -> tuple[list[AuditEntry], str | None]:
         async with self.db.connect() as conn:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.records import AuditEntry, TenantSettings
@@ -31,18 +33,22 @@ class TenantRepo:
         return TenantSettings(row.tenant_id, row.default_timezone, row.schedules_paused)
 
     async def ensure_settings_row(self, tenant_id: str, now: datetime) -> None:
-        """Create the defaults row if missing, so it can be locked (quota checks, kill switch)."""
-        q = settings_t.select().where(settings_t.c.tenant_id == tenant_id)
-        if (await self.conn.execute(q)).first() is None:
-            await self.conn.execute(
-                settings_t.insert().values(
-                    tenant_id=tenant_id,
-                    default_timezone=DEFAULT_TIMEZONE,
-                    schedules_paused=False,
-                    created_at=now,
-                    updated_at=now,
-                )
+        """Create the defaults row if missing, so it can be locked (quota checks, kill switch).
+
+        Two transactions may race to create it; ON CONFLICT DO NOTHING lets both go on.
+        """
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        await self.conn.execute(
+            insert(settings_t)
+            .values(
+                tenant_id=tenant_id,
+                default_timezone=DEFAULT_TIMEZONE,
+                schedules_paused=False,
+                created_at=now,
+                updated_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        )
 
     async def save_settings(self, s: TenantSettings, now: datetime) -> None:
         await self.ensure_settings_row(s.tenant_id, now)

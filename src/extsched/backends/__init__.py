@@ -1,0 +1,1 @@
+"""Scheduling backends: the JobRunner interface and its implementations."""

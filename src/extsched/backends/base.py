@@ -1,0 +1,102 @@
+"""The JobRunner interface: what fires schedules (SPEC §7.1).
+
+The database is the source of truth; a backend holds a copy of each enabled schedule's timing,
+keyed by a deterministic key, and is told about changes through sync intents applied after commit
+(``services.sync``). Every method may be retried: each is idempotent as documented, so a retry
+after a timeout or crash converges instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+KEY_PREFIX = "extsched"
+
+
+def schedule_key(tenant_id: str, install_id: str, schedule_id: str) -> str:
+    """The deterministic backend key of a schedule: ``extsched:{tenant}:{install}:{schedule}``."""
+    return f"{KEY_PREFIX}:{tenant_id}:{install_id}:{schedule_id}"
+
+
+def parse_key(key: str) -> tuple[str, str, str]:
+    prefix, tenant_id, install_id, schedule_id = key.split(":", 3)
+    if prefix != KEY_PREFIX:
+        raise ValueError(f"not a schedule key: {key}")
+    return tenant_id, install_id, schedule_id
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """What a backend needs to fire a schedule."""
+
+    cron: str
+    timezone: str
+    jitter_seconds: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendSchedule:
+    """What ``describe`` reports of one backend schedule."""
+
+    key: str
+    spec: ScheduleSpec
+    paused: bool
+    next_fire_times: list[datetime]
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    """A run-now: the run row already exists; the backend executes it once."""
+
+    tenant_id: str
+    run_id: str
+
+
+class BackendError(Exception):
+    """The backend failed or could not be reached; the caller retries later."""
+
+
+class JobRunner(abc.ABC):
+    """A scheduling backend. Implementations: memory (tests), embedded, temporal."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
+        """Create or replace the schedule under ``key`` so it matches ``spec`` and ``paused``.
+
+        Idempotent: calling it again with the same arguments changes nothing; with other
+        arguments it updates in place (the key never changes). Raises BackendError.
+        """
+
+    @abc.abstractmethod
+    async def pause(self, key: str) -> None:
+        """Stop firing ``key`` until resumed; idempotent. Raises KeyError if it does not exist."""
+
+    @abc.abstractmethod
+    async def resume(self, key: str) -> None:
+        """Fire ``key`` again from the next occurrence after now (no back-fill); idempotent.
+        Raises KeyError if it does not exist."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; succeeds when it is already gone."""
+
+    @abc.abstractmethod
+    async def trigger(self, key: str, run: TriggerRequest) -> None:
+        """Execute the already-recorded run ``run`` of ``key`` once, now. Idempotent per run id."""
+
+    @abc.abstractmethod
+    async def describe(self, key: str) -> BackendSchedule | None:
+        """The backend's view of ``key``, or None when it does not exist."""
+
+    @abc.abstractmethod
+    async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
+        """Every key starting with ``prefix`` (for reconciliation), sorted."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Release connections; the default has none."""

@@ -1,0 +1,163 @@
+"""Schedules, their runs and their sync intents. Every method takes ``tenant_id``."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.domain.records import Run, Schedule
+from extsched.ids import new_id
+from extsched.store.pagination import PageRequest
+from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.tables import tenant_extension_schedule_run as run_t
+from extsched.store.tables import tenant_extension_sync_intent as intent_t
+
+_SCHEDULE_FIELDS = [f.name for f in fields(Schedule)]
+_RUN_FIELDS = [f.name for f in fields(Run)]
+
+
+def to_schedule(row: Any) -> Schedule:
+    m = row._mapping
+    return Schedule(**{name: m[name] for name in _SCHEDULE_FIELDS})
+
+
+def to_run(row: Any) -> Run:
+    m = row._mapping
+    return Run(**{name: m[name] for name in _RUN_FIELDS})
+
+
+class ScheduleRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert(self, schedule: Schedule) -> None:
+        await self.conn.execute(sched_t.insert().values(**schedule.__dict__))
+
+    async def get(self, tenant_id: str, schedule_id: str, *, lock: bool = False) -> Schedule | None:
+        q = sched_t.select().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
+        if lock:
+            q = q.with_for_update()
+        row = (await self.conn.execute(q)).first()
+        return to_schedule(row) if row else None
+
+    async def list_for_install(
+        self,
+        tenant_id: str,
+        install_id: str,
+        *,
+        page: PageRequest | None = None,
+        enabled: bool | None = None,
+        status: str | None = None,
+        lock: bool = False,
+    ) -> list[Schedule]:
+        """Oldest first; with a page, up to ``limit + 1`` rows so the caller can tell if more exist."""
+        q = sched_t.select().where(
+            sched_t.c.tenant_id == tenant_id, sched_t.c.install_id == install_id
+        )
+        if enabled is not None:
+            q = q.where(sched_t.c.enabled == enabled)
+        if status is not None:
+            q = q.where(sched_t.c.last_run_status == status)
+        if page is not None and page.after is not None:
+            at, last_id = page.after
+            q = q.where(
+                (sched_t.c.created_at > at)
+                | ((sched_t.c.created_at == at) & (sched_t.c.id > last_id))
+            )
+        q = q.order_by(sched_t.c.created_at, sched_t.c.id)
+        if page is not None:
+            q = q.limit(page.limit + 1)
+        if lock:
+            q = q.with_for_update()
+        return [to_schedule(r) for r in await self.conn.execute(q)]
+
+    async def list_for_tenant(self, tenant_id: str) -> list[Schedule]:
+        q = sched_t.select().where(sched_t.c.tenant_id == tenant_id).order_by(sched_t.c.id)
+        return [to_schedule(r) for r in await self.conn.execute(q)]
+
+    async def count_for_install(self, tenant_id: str, install_id: str) -> int:
+        q = (
+            sa.select(sa.func.count())
+            .select_from(sched_t)
+            .where(sched_t.c.tenant_id == tenant_id, sched_t.c.install_id == install_id)
+        )
+        return int((await self.conn.execute(q)).scalar_one())
+
+    async def count_for_tenant(self, tenant_id: str) -> int:
+        q = sa.select(sa.func.count()).select_from(sched_t).where(sched_t.c.tenant_id == tenant_id)
+        return int((await self.conn.execute(q)).scalar_one())
+
+    async def name_taken(
+        self, tenant_id: str, install_id: str, name: str, except_id: str | None = None
+    ) -> bool:
+        q = sa.select(sched_t.c.id).where(
+            sched_t.c.tenant_id == tenant_id,
+            sched_t.c.install_id == install_id,
+            sched_t.c.name == name,
+        )
+        if except_id is not None:
+            q = q.where(sched_t.c.id != except_id)
+        return (await self.conn.execute(q)).first() is not None
+
+    async def update(
+        self, tenant_id: str, schedule_id: str, *, revision: int, now: datetime, **changes: Any
+    ) -> bool:
+        """Compare-and-set on ``revision``; bumps it. False when the row moved on meanwhile."""
+        result = await self.conn.execute(
+            sched_t.update()
+            .where(
+                sched_t.c.tenant_id == tenant_id,
+                sched_t.c.id == schedule_id,
+                sched_t.c.revision == revision,
+            )
+            .values(**changes, updated_at=now, revision=revision + 1)
+        )
+        return result.rowcount == 1
+
+    async def delete(self, tenant_id: str, schedule_id: str) -> None:
+        await self.conn.execute(
+            sched_t.delete().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
+        )
+
+    # Runs ------------------------------------------------------------------------------------
+
+    async def list_runs(self, tenant_id: str, schedule_id: str, page: PageRequest) -> list[Run]:
+        """Newest first by scheduled time; up to ``limit + 1`` rows."""
+        q = run_t.select().where(run_t.c.tenant_id == tenant_id, run_t.c.schedule_id == schedule_id)
+        if page.after is not None:
+            at, last_id = page.after
+            q = q.where(
+                (run_t.c.scheduled_for < at)
+                | ((run_t.c.scheduled_for == at) & (run_t.c.id < last_id))
+            )
+        q = q.order_by(run_t.c.scheduled_for.desc(), run_t.c.id.desc()).limit(page.limit + 1)
+        return [to_run(r) for r in await self.conn.execute(q)]
+
+    async def delete_runs(self, tenant_id: str, schedule_id: str) -> None:
+        await self.conn.execute(
+            run_t.delete().where(run_t.c.tenant_id == tenant_id, run_t.c.schedule_id == schedule_id)
+        )
+
+    # Sync intents ----------------------------------------------------------------------------
+
+    async def add_intent(
+        self, tenant_id: str, schedule_id: str, install_id: str, now: datetime
+    ) -> str:
+        intent_id = new_id()
+        await self.conn.execute(
+            intent_t.insert().values(
+                tenant_id=tenant_id,
+                id=intent_id,
+                schedule_id=schedule_id,
+                install_id=install_id,
+                attempts=0,
+                last_error=None,
+                not_before=now,
+                created_at=now,
+            )
+        )
+        return intent_id
