@@ -74,3 +74,13 @@ async def install(
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def installed_sample(
+    client: httpx.AsyncClient, operator: Persona, admin: Persona
+) -> dict[str, Any]:
+    """Publish the sample extension, install it for ``admin``'s tenant; endpoint ids by key."""
+    version = await publish(client, operator)
+    inst = await install(client, admin, version["registryId"])
+    ids = {f"{e['method']} {e['path']}": e["id"] for e in version["endpoints"]}
+    return {"install": inst, "registryId": version["registryId"], "endpoints": ids}

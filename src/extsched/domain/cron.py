@@ -238,9 +238,8 @@ def iter_occurrences(expr: str, timezone: str, after: datetime) -> Iterator[date
         raise ValueError("after must be timezone-aware")
     zone = ZoneInfo(timezone)
     after_utc = after.astimezone(UTC)
-    # cronsim yields instants >= its start rounded to the minute; start one minute on so "after"
-    # is strict and a fire exactly at ``after`` is not repeated.
-    start = (after_utc.replace(second=0, microsecond=0) + timedelta(minutes=1)).astimezone(zone)
+    # cronsim yields instants strictly after its start minute, so a fire at ``after`` is not repeated.
+    start = after_utc.replace(second=0, microsecond=0).astimezone(zone)
     last: datetime | None = None
     for local in CronSim(expr, start):
         if _is_repeat(local):
