@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -190,7 +191,7 @@ def test_occurrence_properties(expr: str, tz: str, after: datetime) -> None:
     zone = ZoneInfo(tz)
     found = cron.occurrences(expr, tz, after, 40)
     assert found[0] > after
-    assert all(a < b for a, b in zip(found, found[1:], strict=False)), "strictly increasing"
+    assert all(a < b for a, b in itertools.pairwise(found)), "strictly increasing"
     walls = [o.astimezone(zone).replace(tzinfo=None) for o in found]
     assert len(set(walls)) == len(walls), "never two occurrences for one local wall time"
     for o in found:

@@ -1,0 +1,130 @@
+"""Preview latency: validation + description + next N occurrences, per expression.
+
+Run: .venv/bin/python bench/preview.py   (or `make bench`)
+Prints p50 / p95 / max in milliseconds for the pure preview and for the HTTP route in-process.
+The target (issue 3): under 50 ms for any accepted expression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from extsched.api.app import create_app
+from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
+from extsched.clock import ManualClock
+from extsched.config import Settings
+from extsched.services.schedules import preview
+
+EXPRESSIONS = [
+    "*/5 * * * *",
+    "0 9 * * MON-FRI",
+    "30 2 * * *",
+    "0 0 29 2 *",
+    "0,30 * * * SUN",
+    "58,3 23,0 * * MON,WED",
+    "0 0 1 JAN *",
+    "15 */2 1-7 * *",
+    "5-55/10 0-23/3 * JUL-SEP *",
+    "0 12 31 * *",
+]
+ZONES = ["UTC", "America/New_York", "Australia/Lord_Howe"]
+REPEAT = 200
+SECRET = "bench-secret-0123456789-0123456789-abcd"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def row(label: str, samples: list[float]) -> str:
+    ms = [s * 1000 for s in samples]
+    return f"{label:<34} p50 {statistics.median(ms):7.3f}  p95 {pct(ms, 0.95):7.3f}  max {max(ms):7.3f}"
+
+
+def pure() -> float:
+    now = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    worst = 0.0
+    print("pure preview (count=50), ms")
+    for expr in EXPRESSIONS:
+        samples = []
+        for i in range(REPEAT):
+            t = time.perf_counter()
+            result = preview(expr, ZONES[i % len(ZONES)], now, 50)
+            samples.append(time.perf_counter() - t)
+            assert result.valid, (expr, result.field_errors)
+        worst = max(worst, pct(samples, 0.95))
+        print(row(expr, samples))
+    return worst
+
+
+async def http() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", jwt_secret=SECRET)
+        app = create_app(settings, clock=ManualClock(datetime(2027, 1, 4, 9, 0, tzinfo=UTC)))
+        op = {
+            "Authorization": "Bearer "
+            + mint_token(SECRET, sub="op", tenant=None, permissions=[PLATFORM_ADMIN])
+        }
+        admin = {
+            "Authorization": "Bearer "
+            + mint_token(SECRET, sub="a", tenant="t", permissions=[EXTENSION_READ, EXTENSION_WRITE])
+        }
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+                ext = (
+                    await c.post(
+                        "/api/registry/extensions", json={"publisher": "b", "name": "x"}, headers=op
+                    )
+                ).json()
+                manifest = {
+                    "api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}
+                }
+                await c.post(
+                    f"/api/registry/extensions/{ext['id']}/versions",
+                    json={
+                        "version": "1",
+                        "contentHash": "sha256:" + "0" * 64,
+                        "manifest": manifest,
+                    },
+                    headers=op,
+                )
+                await c.post(
+                    "/api/v1/extensions/install",
+                    json={"registryId": ext["id"], "version": "1"},
+                    headers=admin,
+                )
+                print("\nHTTP POST .../schedules/preview (count=5, in-process ASGI), ms")
+                samples = []
+                for i in range(REPEAT * 2):
+                    expr = EXPRESSIONS[i % len(EXPRESSIONS)]
+                    t = time.perf_counter()
+                    r = await c.post(
+                        "/api/extensions/b.x/schedules/preview",
+                        json={"cron": expr, "timezone": ZONES[i % len(ZONES)]},
+                        headers=admin,
+                    )
+                    samples.append(time.perf_counter() - t)
+                    assert r.status_code == 200 and r.json()["valid"], r.text
+                print(row("all expressions", samples))
+                return pct(samples, 0.95)
+
+
+def main() -> None:
+    worst_pure = pure()
+    worst_http = asyncio.run(http())
+    verdict = "OK" if max(worst_pure, worst_http) < 0.050 else "OVER TARGET"
+    print(
+        f"\nworst p95: pure {worst_pure * 1000:.3f} ms, http {worst_http * 1000:.3f} ms -> {verdict} (< 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
