@@ -481,3 +481,29 @@ async def test_schedule_changes_are_audited_with_changed_fields_only(
     }
     assert by_action["tenant.settings_updated"]["targetType"] == "tenant"
     assert all(e["actor"] == "alice" for e in entries)
+
+
+async def test_a_backend_failure_after_commit_is_retried_from_the_intent(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    from datetime import timedelta
+
+    runner = backend(app)
+    runner.fail_next = 1
+    r = await create(client, personas, ext)
+    assert r.status_code == 201  # the schedule is saved; the backend catches up later
+    sync = app.state.services.sync
+    assert await runner.list_keys() == []
+    assert await sync.pending("tenant-a") == 1
+    assert (await sync.apply_due()).applied == 0  # not due yet: backing off
+    clock.advance(timedelta(seconds=6))
+    outcome = await sync.apply_due()
+    assert (outcome.applied, outcome.failed) == (1, 0)
+    assert await sync.pending() == 0
+    assert await runner.list_keys() == [
+        schedule_key("tenant-a", ext["install"]["id"], r.json()["id"])
+    ]
