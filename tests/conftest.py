@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from extsched.api.app import create_app
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
+from extsched.backends.memory import MemoryJobRunner
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.store.db import Database
@@ -103,7 +104,10 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, clock=clock)
+    """The API over the in-memory backend, with no background loops."""
+    application = create_app(
+        settings, clock=clock, backend=MemoryJobRunner(clock), background=False
+    )
     async with application.router.lifespan_context(application):
         yield application
 

@@ -46,6 +46,8 @@ _ENV_NAMES: dict[str, str] = {
     "max_schedules_per_tenant": "EXTSCHED_MAX_SCHEDULES_PER_TENANT",
     "catchup_window_seconds": "EXTSCHED_CATCHUP_WINDOW_SECONDS",
     "log_level": "EXTSCHED_LOG_LEVEL",
+    "worker_concurrency": "EXTSCHED_WORKER_CONCURRENCY",
+    "auto_disable_after_failures": "EXTSCHED_AUTO_DISABLE_AFTER_FAILURES",
 }
 
 
@@ -65,6 +67,8 @@ class Settings(BaseModel):
     max_schedules_per_tenant: int = Field(default=500, ge=1)
     catchup_window_seconds: int = Field(default=600, ge=0)
     log_level: str = "INFO"
+    worker_concurrency: int = Field(default=256, ge=1, le=10_000)
+    auto_disable_after_failures: int | None = Field(default=None, ge=1)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

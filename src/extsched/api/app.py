@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +12,8 @@ from fastapi import FastAPI
 
 from extsched import __version__
 from extsched.api.problems import install_handlers
-from extsched.api.routers import extensions, health, installs, registry, schedules, tenant
+from extsched.api.routers import extensions, health, installs, metrics, registry, schedules, tenant
+from extsched.backends.base import JobRunner
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
 from extsched.services.container import Services
@@ -18,18 +22,40 @@ from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, demo: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    demo: bool = False,
+    backend: JobRunner | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """The API. With ``background`` the process also dispatches and executes runs and retries
+    backend syncs; tests turn it off and drive those passes themselves with an injected clock."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
+        svc: Services | None = None
+        loops: list[asyncio.Task[None]] = []
         try:
             await upgrade(db)
-            svc = Services.build(settings, db, clock or SystemClock())
+            svc = Services.build(settings, db, clock or SystemClock(), backend)
             app.state.services = svc
             if demo:
                 await seed_demo(svc)
+            if background:
+                if svc.engine is not None:
+                    svc.engine.start()
+                loops.append(asyncio.create_task(sync_loop(svc)))
             yield
         finally:
+            for task in loops:
+                task.cancel()
+            if svc is not None:
+                if svc.engine is not None:
+                    await svc.engine.stop()
+                await svc.close()
             await db.dispose()
 
     app = FastAPI(
@@ -39,6 +65,21 @@ def create_app(settings: Settings, *, clock: Clock | None = None, demo: bool = F
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, registry, installs, extensions, schedules, tenant):
+    for module in (health, metrics, registry, installs, extensions, schedules, tenant):
         app.include_router(module.router)
     return app
+
+
+log = logging.getLogger(__name__)
+SYNC_RETRY_SECONDS = 5.0
+
+
+async def sync_loop(svc: Services) -> None:
+    """Apply sync intents whose earlier attempt failed, until they stick."""
+    while True:
+        await asyncio.sleep(SYNC_RETRY_SECONDS)
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await svc.sync.apply_due()
+            except Exception:
+                log.exception("sync retry pass failed")

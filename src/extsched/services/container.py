@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from extsched.auth import Authenticator
 from extsched.backends.base import JobRunner
-from extsched.backends.memory import MemoryJobRunner
+from extsched.backends.embedded.engine import EmbeddedEngine
+from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.clock import Clock
 from extsched.config import Settings
+from extsched.errors import ConfigError
+from extsched.metrics import Metrics
+from extsched.runner_client import RunnerClient
 from extsched.services.installs import InstallService
 from extsched.services.registry import RegistryService
+from extsched.services.run_now import RunNowService
+from extsched.services.runs import RunExecutor
 from extsched.services.schedules import ScheduleService
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
@@ -29,13 +36,46 @@ class Services:
     backend: JobRunner
     sync: SyncService
     schedules: ScheduleService
+    run_now: RunNowService
+    metrics: Metrics
+    runner_client: RunnerClient
+    executor: RunExecutor
+    engine: EmbeddedEngine | None
 
     @classmethod
     def build(
         cls, settings: Settings, db: Database, clock: Clock, backend: JobRunner | None = None
     ) -> Services:
-        # Until the embedded backend lands, schedules are held by the in-memory backend.
-        backend = backend or MemoryJobRunner(clock)
+        """Wire one process. ``backend`` replaces the configured one (tests pass a memory one)."""
+        metrics = Metrics()
+        client = RunnerClient(
+            settings.runner_base_url,
+            service_token=settings.runner_service_token,
+            max_response_bytes=settings.runner_max_response_bytes,
+        )
+        executor = RunExecutor(
+            db,
+            clock,
+            client,
+            metrics,
+            timeout_ms=settings.gateway_timeout_ms,
+            auto_disable_after=settings.auto_disable_after_failures,
+        )
+        engine = None
+        if backend is None:
+            if settings.backend != "embedded":
+                raise ConfigError("EXTSCHED_BACKEND: only 'embedded' is available in this build")
+            embedded = EmbeddedJobRunner(db, clock)
+            engine = EmbeddedEngine(
+                db,
+                clock,
+                embedded,
+                executor,
+                metrics,
+                catchup_window=timedelta(seconds=settings.catchup_window_seconds),
+                concurrency=settings.worker_concurrency,
+            )
+            backend = embedded
         sync = SyncService(db, backend, clock)
         return cls(
             settings=settings,
@@ -56,4 +96,13 @@ class Services:
                 max_per_install=settings.max_schedules_per_install,
                 max_per_tenant=settings.max_schedules_per_tenant,
             ),
+            run_now=RunNowService(db, clock, backend),
+            metrics=metrics,
+            runner_client=client,
+            executor=executor,
+            engine=engine,
         )
+
+    async def close(self) -> None:
+        await self.runner_client.close()
+        await self.backend.close()

@@ -13,7 +13,7 @@ from extsched.ids import new_id
 from extsched.store.tables import tenant_extension_install as inst_t
 
 
-def _install(row: Any) -> Install:
+def to_install(row: Any) -> Install:
     return Install(
         tenant_id=row.tenant_id,
         id=row.id,
@@ -64,18 +64,18 @@ class InstallRepo:
         if lock:
             q = q.with_for_update()
         row = (await self.conn.execute(q)).first()
-        return _install(row) if row else None
+        return to_install(row) if row else None
 
     async def find_by_registry(self, tenant_id: str, registry_id: str) -> Install | None:
         q = inst_t.select().where(
             inst_t.c.tenant_id == tenant_id, inst_t.c.registry_id == registry_id
         )
         row = (await self.conn.execute(q)).first()
-        return _install(row) if row else None
+        return to_install(row) if row else None
 
     async def list(self, tenant_id: str) -> list[Install]:
         q = inst_t.select().where(inst_t.c.tenant_id == tenant_id).order_by(inst_t.c.created_at)
-        return [_install(r) for r in await self.conn.execute(q)]
+        return [to_install(r) for r in await self.conn.execute(q)]
 
     async def update(
         self, tenant_id: str, install_id: str, *, now: datetime, **changes: Any

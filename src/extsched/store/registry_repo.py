@@ -16,7 +16,7 @@ from extsched.store.tables import extension_registry as reg_t
 from extsched.store.tables import extension_version as ver_t
 
 
-def _extension(row: Any) -> Extension:
+def to_extension(row: Any) -> Extension:
     return Extension(
         id=row.id,
         publisher=row.publisher,
@@ -28,7 +28,7 @@ def _extension(row: Any) -> Extension:
     )
 
 
-def _version(row: Any) -> Version:
+def to_version(row: Any) -> Version:
     return Version(
         id=row.id,
         registry_id=row.registry_id,
@@ -42,7 +42,7 @@ def _version(row: Any) -> Version:
     )
 
 
-def _endpoint(row: Any) -> Endpoint:
+def to_endpoint(row: Any) -> Endpoint:
     return Endpoint(
         id=row.id, version_id=row.version_id, method=row.method, path=row.path, handler=row.handler
     )
@@ -75,7 +75,7 @@ class RegistryRepo:
 
     async def get_extension(self, registry_id: str) -> Extension | None:
         row = (await self.conn.execute(reg_t.select().where(reg_t.c.id == registry_id))).first()
-        return _extension(row) if row else None
+        return to_extension(row) if row else None
 
     async def find_extension_by_slug(self, publisher: str, name: str) -> Extension | None:
         q = reg_t.select().where(
@@ -83,11 +83,11 @@ class RegistryRepo:
             sa.func.lower(reg_t.c.name) == name.lower(),
         )
         row = (await self.conn.execute(q)).first()
-        return _extension(row) if row else None
+        return to_extension(row) if row else None
 
     async def list_extensions(self) -> list[Extension]:
         rows = await self.conn.execute(reg_t.select().order_by(reg_t.c.publisher, reg_t.c.name))
-        return [_extension(r) for r in rows]
+        return [to_extension(r) for r in rows]
 
     async def insert_version(
         self,
@@ -117,16 +117,16 @@ class RegistryRepo:
 
     async def get_version(self, version_id: str) -> Version | None:
         row = (await self.conn.execute(ver_t.select().where(ver_t.c.id == version_id))).first()
-        return _version(row) if row else None
+        return to_version(row) if row else None
 
     async def find_version(self, registry_id: str, version: str) -> Version | None:
         q = ver_t.select().where(ver_t.c.registry_id == registry_id, ver_t.c.version == version)
         row = (await self.conn.execute(q)).first()
-        return _version(row) if row else None
+        return to_version(row) if row else None
 
     async def list_versions(self, registry_id: str) -> list[Version]:
         q = ver_t.select().where(ver_t.c.registry_id == registry_id).order_by(ver_t.c.created_at)
-        return [_version(r) for r in await self.conn.execute(q)]
+        return [to_version(r) for r in await self.conn.execute(q)]
 
     async def list_version_ids(self) -> list[str]:
         return list((await self.conn.execute(sa.select(ver_t.c.id).order_by(ver_t.c.id))).scalars())
@@ -170,14 +170,14 @@ class RegistryRepo:
             .where(ep_t.c.version_id == version_id)
             .order_by(ep_t.c.path, ep_t.c.method)
         )
-        return [_endpoint(r) for r in await self.conn.execute(q)]
+        return [to_endpoint(r) for r in await self.conn.execute(q)]
 
     async def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
         row = (await self.conn.execute(ep_t.select().where(ep_t.c.id == endpoint_id))).first()
-        return _endpoint(row) if row else None
+        return to_endpoint(row) if row else None
 
     async def get_endpoints(self, endpoint_ids: list[str]) -> dict[str, Endpoint]:
         if not endpoint_ids:
             return {}
         q = ep_t.select().where(ep_t.c.id.in_(set(endpoint_ids)))
-        return {r.id: _endpoint(r) for r in await self.conn.execute(q)}
+        return {r.id: to_endpoint(r) for r in await self.conn.execute(q)}

@@ -198,6 +198,45 @@ tenant_extension_sync_intent = sa.Table(
     sa.Index(None, "not_before"),
 )
 
+# Every attempt of every run: the Runner call's request id, timing and outcome.
+tenant_extension_run_attempt = sa.Table(
+    "tenant_extension_run_attempt",
+    metadata,
+    sa.Column("tenant_id", ID, primary_key=True),
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("schedule_id", ID, nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=False),
+    sa.Column("duration_ms", sa.Integer(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("http_status", sa.Integer(), nullable=True),
+    sa.Column("error", sa.String(4000), nullable=True),
+    sa.Index(None, "tenant_id", "run_id"),
+)
+
+# Embedded backend state, apart from the domain tables: the domain never reads it.
+embedded_schedule = sa.Table(
+    "extsched_embedded_schedule",
+    metadata,
+    sa.Column("tenant_id", ID, primary_key=True),
+    sa.Column("schedule_id", ID, primary_key=True),
+    sa.Column("install_id", ID, nullable=False),
+    sa.Column("cron", sa.String(128), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("jitter_seconds", sa.Integer(), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    # The last occurrence already turned into runs; the next ones are computed from it.
+    sa.Column("last_fired_for", UtcDateTime(), nullable=True),
+    sa.Column("next_fire_for", UtcDateTime(), nullable=True),
+    # next_fire_for plus this schedule's jitter: when the dispatcher acts.
+    sa.Column("fire_at", UtcDateTime(), nullable=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "paused", "fire_at"),
+)
+
 TENANT_TABLES = (
     tenant_extension_install,
     tenant_extension_schedule,
@@ -205,4 +244,6 @@ TENANT_TABLES = (
     tenant_extension_audit,
     tenant_settings,
     tenant_extension_sync_intent,
+    tenant_extension_run_attempt,
+    embedded_schedule,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from extsched.api.deps import caller_for, etag, if_match, services
 from extsched.api.schemas import BulkOut, PreviewOut, RunList, RunOut, ScheduleList, ScheduleOut
@@ -106,3 +106,23 @@ async def runs(
         caller, extension_id, schedule_id, page_request(limit, cursor)
     )
     return RunList(runs=[RunOut.of(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{schedule_id}/run-now",
+    status_code=202,
+    response_model=RunOut,
+    responses={200: {"model": RunOut, "description": "an existing run for the same request"}},
+)
+async def run_now(
+    extension_id: str,
+    schedule_id: str,
+    caller: Writer,
+    svc: Svc,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> RunOut:
+    run, created = await svc.run_now.run_now(caller, extension_id, schedule_id, idempotency_key)
+    if not created:
+        response.status_code = 200
+    return RunOut.of(run)

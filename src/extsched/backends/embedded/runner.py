@@ -1,0 +1,140 @@
+"""The embedded JobRunner: schedule timing kept in ``extsched_embedded_schedule``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from extsched.backends.base import (
+    KEY_PREFIX,
+    BackendSchedule,
+    JobRunner,
+    ScheduleSpec,
+    TriggerRequest,
+    parse_key,
+    schedule_key,
+)
+from extsched.backends.embedded.timing import jitter_offset
+from extsched.clock import Clock
+from extsched.domain.cron import iter_occurrences, next_occurrence
+from extsched.store.db import Database
+from extsched.store.tables import embedded_schedule as emb_t
+
+
+class EmbeddedJobRunner(JobRunner):
+    name = "embedded"
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        # Set on every change so a sleeping dispatcher or worker in this process wakes at once.
+        self.schedules_changed = asyncio.Event()
+        self.runs_waiting = asyncio.Event()
+
+    def _where(self, key: str) -> tuple[Any, ...]:
+        tenant_id, _, schedule_id = parse_key(key)
+        return (emb_t.c.tenant_id == tenant_id, emb_t.c.schedule_id == schedule_id)
+
+    def _next(self, spec: ScheduleSpec, schedule_id: str, after: datetime) -> dict[str, Any]:
+        nxt = next_occurrence(spec.cron, spec.timezone, after)
+        return {
+            "next_fire_for": nxt,
+            "fire_at": nxt + jitter_offset(schedule_id, nxt, spec.jitter_seconds),
+        }
+
+    async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
+        tenant_id, install_id, schedule_id = parse_key(key)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+            values: dict[str, Any] = {
+                "install_id": install_id,
+                "cron": spec.cron,
+                "timezone": spec.timezone,
+                "jitter_seconds": spec.jitter_seconds,
+                "paused": paused,
+                "updated_at": now,
+            }
+            if paused:
+                values.update(next_fire_for=None, fire_at=None)
+            elif row is None:
+                values.update(self._next(spec, schedule_id, now))
+            else:
+                changed = (row.cron, row.timezone, row.jitter_seconds) != (
+                    spec.cron,
+                    spec.timezone,
+                    spec.jitter_seconds,
+                )
+                if changed or row.paused or row.next_fire_for is None:
+                    # Never again an occurrence that already fired, never a back-fill.
+                    after = max(now, row.last_fired_for) if row.last_fired_for else now
+                    values.update(self._next(spec, schedule_id, after))
+            if row is None:
+                await conn.execute(
+                    emb_t.insert().values(
+                        tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None, **values
+                    )
+                )
+            else:
+                await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
+        self.schedules_changed.set()
+
+    async def _require(self, key: str) -> Any:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        if row is None:
+            raise KeyError(key)
+        return row
+
+    async def pause(self, key: str) -> None:
+        row = await self._require(key)
+        await self.ensure_schedule(key, _spec(row), paused=True)
+
+    async def resume(self, key: str) -> None:
+        row = await self._require(key)
+        await self.ensure_schedule(key, _spec(row), paused=False)
+
+    async def delete(self, key: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(emb_t.delete().where(*self._where(key)))
+        self.schedules_changed.set()
+
+    async def trigger(self, key: str, run: TriggerRequest) -> None:
+        # The run row is already queued in this database; the worker only needs waking.
+        self.runs_waiting.set()
+
+    async def describe(self, key: str) -> BackendSchedule | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        if row is None:
+            return None
+        upcoming: list[datetime] = []
+        if not row.paused and row.next_fire_for is not None:
+            rest = iter_occurrences(row.cron, row.timezone, row.next_fire_for)
+            upcoming = [row.next_fire_for, *itertools.islice(rest, 4)]
+        return BackendSchedule(key, _spec(row), row.paused, upcoming)
+
+    async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
+        async with self.db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(emb_t.c.tenant_id, emb_t.c.install_id, emb_t.c.schedule_id)
+            )
+            keys = [schedule_key(t, i, s) for t, i, s in rows]
+        return sorted(k for k in keys if k.startswith(prefix))
+
+
+def _spec(row: Any) -> ScheduleSpec:
+    return ScheduleSpec(
+        cron=row.cron,
+        timezone=row.timezone,
+        jitter_seconds=row.jitter_seconds,
+        data={
+            "tenant_id": row.tenant_id,
+            "install_id": row.install_id,
+            "schedule_id": row.schedule_id,
+        },
+    )

@@ -1,0 +1,519 @@
+"""Runs (SPEC §7.2): turning occurrences into runs, executing attempts, recording outcomes.
+
+Shared by every backend: the embedded dispatcher and workers call it directly, a Temporal
+activity would call the same functions. No database transaction is open while the Runner is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.clock import Clock
+from extsched.domain.install_config import InstallConfig, providers
+from extsched.domain.invocation import AttemptResult, Invocation, iso_z
+from extsched.domain.records import Endpoint, Install, Run, Schedule, Version
+from extsched.ids import new_id
+from extsched.metrics import Metrics
+from extsched.runner_client import RunnerClient
+from extsched.store.db import Database
+from extsched.store.install_repo import to_install
+from extsched.store.registry_repo import to_endpoint, to_version
+from extsched.store.run_repo import RunRepo
+from extsched.store.schedule_repo import ScheduleRepo, to_schedule
+from extsched.store.tables import extension_api_endpoint as ep_t
+from extsched.store.tables import extension_version as ver_t
+from extsched.store.tables import tenant_extension_install as inst_t
+from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.tables import tenant_settings as settings_t
+
+log = logging.getLogger(__name__)
+
+RETRY_BASE_SECONDS = 10
+RETRY_CAP_SECONDS = 300
+FINAL = ("success", "error", "timeout", "skipped", "missed")
+
+
+def occurrence_key(schedule_id: str, scheduled_for: datetime) -> str:
+    """The idempotency key of a scheduled occurrence: one run per schedule and instant."""
+    return f"{schedule_id}:{iso_z(scheduled_for)}"
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Backoff after the ``attempt``-th failure: 10 s, 20 s, 40 s, ... capped at 5 minutes."""
+    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_CAP_SECONDS))
+
+
+def new_run_row(
+    *,
+    tenant_id: str,
+    schedule_id: str,
+    install_id: str,
+    trigger: str,
+    scheduled_for: datetime,
+    idempotency_key: str,
+    status: str,
+    max_attempts: int,
+    now: datetime,
+    skip_reason: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    final = status in FINAL
+    return {
+        "tenant_id": tenant_id,
+        "id": new_id(),
+        "schedule_id": schedule_id,
+        "install_id": install_id,
+        "trigger": trigger,
+        "scheduled_for": scheduled_for,
+        "idempotency_key": idempotency_key,
+        "status": status,
+        "skip_reason": skip_reason,
+        "attempt": 0,
+        "max_attempts": max_attempts,
+        "next_attempt_at": None if final else now,
+        "started_at": None,
+        "finished_at": now if final else None,
+        "duration_ms": None,
+        "http_status": None,
+        "error": error,
+        "request_id": None,
+        "version_id": None,
+        "content_hash": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "created_at": now,
+    }
+
+
+@dataclass(frozen=True)
+class DueOccurrence:
+    """What a backend found due for one schedule: the occurrence to run, and those it missed.
+
+    ``missed_count`` may be a lower bound (``missed_capped``) after a very long downtime: counting
+    every occurrence of a year-long outage is not worth delaying the schedules that are due now.
+    """
+
+    tenant_id: str
+    install_id: str
+    schedule_id: str
+    run_for: datetime | None
+    missed_first: datetime | None = None
+    missed_last: datetime | None = None
+    missed_count: int = 0
+    missed_capped: bool = False
+
+
+@dataclass
+class OccurrenceReport:
+    queued: int = 0
+    skipped: int = 0
+    missed: int = 0
+    duplicates: int = 0
+
+
+async def record_occurrences(
+    conn: AsyncConnection, items: Sequence[DueOccurrence], now: datetime
+) -> OccurrenceReport:
+    """Create the runs for due occurrences in the caller's transaction.
+
+    Missed occurrences become one ``missed`` run with their count; the occurrence to run becomes a
+    queued run, or a ``skipped`` one (``overlap``) while another run of the schedule is active.
+    Delivering the same occurrence twice creates nothing the second time.
+    """
+    report = OccurrenceReport()
+    if not items:
+        return report
+    tenants = {i.tenant_id for i in items}
+    ids = {i.schedule_id for i in items}
+    rows = await conn.execute(
+        sa.select(sched_t.c.tenant_id, sched_t.c.id, sched_t.c.max_attempts).where(
+            sched_t.c.tenant_id.in_(tenants), sched_t.c.id.in_(ids)
+        )
+    )
+    max_attempts = {(r.tenant_id, r.id): r.max_attempts for r in rows}
+    runs = RunRepo(conn)
+    busy = await runs.active_schedule_ids(tenants, ids, now)
+    new_rows: list[dict[str, Any]] = []
+    for item in items:
+        attempts = max_attempts.get((item.tenant_id, item.schedule_id))
+        if attempts is None:  # deleted meanwhile; its backend entry is about to go too
+            continue
+        common = {
+            "tenant_id": item.tenant_id,
+            "schedule_id": item.schedule_id,
+            "install_id": item.install_id,
+            "trigger": "schedule",
+            "max_attempts": attempts,
+            "now": now,
+        }
+        if item.missed_first is not None and item.missed_count:
+            first, count = item.missed_first, item.missed_count
+            span = f"from {iso_z(first)}" + (
+                f" to {iso_z(item.missed_last)}" if item.missed_last else ""
+            )
+            new_rows.append(
+                new_run_row(
+                    **common,
+                    scheduled_for=first,
+                    idempotency_key=occurrence_key(item.schedule_id, first),
+                    status="missed",
+                    skip_reason="catchup_window",
+                    error=(
+                        f"missed {'more than ' if item.missed_capped else ''}{count} "
+                        f"occurrence{'s' if count != 1 else ''} {span} "
+                        "(older than the catch-up window)"
+                    ),
+                )
+            )
+        if item.run_for is not None:
+            overlap = item.schedule_id in busy
+            new_rows.append(
+                new_run_row(
+                    **common,
+                    scheduled_for=item.run_for,
+                    idempotency_key=occurrence_key(item.schedule_id, item.run_for),
+                    status="skipped" if overlap else "queued",
+                    skip_reason="overlap" if overlap else None,
+                )
+            )
+    inserted = await runs.insert_new(new_rows)
+    for row in new_rows:
+        if row["id"] not in inserted:
+            report.duplicates += 1
+        elif row["status"] == "queued":
+            report.queued += 1
+        elif row["status"] == "skipped":
+            report.skipped += 1
+        else:
+            report.missed += 1
+    return report
+
+
+# Execution ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    run: Run
+    schedule: Schedule | None
+    install: Install | None
+    version: Version | None
+    endpoint: Endpoint | None
+    tenant_paused: bool
+
+
+@dataclass
+class Completion:
+    """The outcome of one claimed run, to be written in a batch."""
+
+    run: Run
+    status: str  # final status, or "queued" for a retry
+    error: str | None = None
+    skip_reason: str | None = None
+    http_status: int | None = None
+    next_attempt_at: datetime | None = None
+    disable_reason: str | None = None
+    attempt: dict[str, Any] | None = None
+    finished_at: datetime | None = None
+    version_id: str | None = None
+    content_hash: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def load_contexts(conn: AsyncConnection, runs: Sequence[Run]) -> list[RunContext]:
+    """Everything the run-time checks need, in a few batched reads."""
+    if not runs:
+        return []
+    tenants = {r.tenant_id for r in runs}
+    schedules = {
+        (s.tenant_id, s.id): s
+        for s in map(
+            to_schedule,
+            await conn.execute(
+                sched_t.select().where(
+                    sched_t.c.tenant_id.in_(tenants),
+                    sched_t.c.id.in_({r.schedule_id for r in runs}),
+                )
+            ),
+        )
+    }
+    installs: dict[tuple[str, str], Install] = {}
+    for row in await conn.execute(
+        inst_t.select().where(
+            inst_t.c.tenant_id.in_(tenants), inst_t.c.id.in_({r.install_id for r in runs})
+        )
+    ):
+        installs[(row.tenant_id, row.id)] = to_install(row)
+    version_ids = {i.version_id for i in installs.values()}
+    versions: dict[str, Version] = {}
+    if version_ids:
+        for row in await conn.execute(ver_t.select().where(ver_t.c.id.in_(version_ids))):
+            versions[row.id] = to_version(row)
+    endpoint_ids = {s.endpoint_id for s in schedules.values()}
+    endpoints: dict[str, Endpoint] = {}
+    if endpoint_ids:
+        for row in await conn.execute(ep_t.select().where(ep_t.c.id.in_(endpoint_ids))):
+            endpoints[row.id] = to_endpoint(row)
+    paused = set(
+        (
+            await conn.execute(
+                sa.select(settings_t.c.tenant_id).where(
+                    settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
+                )
+            )
+        ).scalars()
+    )
+    contexts = []
+    for run in runs:
+        schedule = schedules.get((run.tenant_id, run.schedule_id))
+        install = installs.get((run.tenant_id, run.install_id))
+        contexts.append(
+            RunContext(
+                run=run,
+                schedule=schedule,
+                install=install,
+                version=versions.get(install.version_id) if install else None,
+                endpoint=endpoints.get(schedule.endpoint_id) if schedule else None,
+                tenant_paused=run.tenant_id in paused,
+            )
+        )
+    return contexts
+
+
+def precheck(ctx: RunContext) -> Completion | None:
+    """The run-time checks of SPEC §7.2; a Completion when the run must not call the Runner."""
+    run, s, inst = ctx.run, ctx.schedule, ctx.install
+    if s is None:
+        return Completion(run, "error", error="the schedule no longer exists")
+    if inst is None or ctx.version is None:
+        return Completion(run, "error", error="the extension is no longer installed")
+    if run.trigger == "schedule" and not s.enabled:
+        return Completion(run, "skipped", skip_reason="schedule_disabled")
+    if not inst.enabled:
+        return Completion(run, "skipped", skip_reason="extension_disabled")
+    if ctx.tenant_paused:
+        return Completion(run, "skipped", skip_reason="tenant_paused")
+    if ctx.endpoint is None or ctx.endpoint.version_id != inst.version_id:
+        return Completion(
+            run,
+            "error",
+            error="the schedule's endpoint is not part of the installed version",
+            disable_reason="endpoint_missing",
+        )
+    return None
+
+
+class RunExecutor:
+    """Executes one attempt of a claimed run and writes outcomes in batches."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        client: RunnerClient,
+        metrics: Metrics,
+        *,
+        timeout_ms: int = 30_000,
+        auto_disable_after: int | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.client = client
+        self.metrics = metrics
+        self.timeout_ms = timeout_ms
+        self.auto_disable_after = auto_disable_after
+
+    async def attempt(self, ctx: RunContext) -> Completion:
+        blocked = precheck(ctx)
+        if blocked is not None:
+            return blocked
+        assert ctx.schedule and ctx.install and ctx.version and ctx.endpoint
+        run, inst = ctx.run, ctx.install
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(
+            run_id=run.id,
+            request_id=request_id,
+            trigger=run.trigger,
+            schedule_id=run.schedule_id,
+            scheduled_for=run.scheduled_for,
+            attempt=run.attempt,
+            method=ctx.endpoint.method,
+            path=ctx.endpoint.path,
+            payload=ctx.schedule.payload_json,
+            install=InstallConfig(
+                install_id=inst.id,
+                tenant_id=inst.tenant_id,
+                registry_id=inst.registry_id,
+                version_id=inst.version_id,
+                content_hash=ctx.version.content_hash,
+                config=inst.config,
+                providers=providers(inst.granted_caps),
+                secret_envelope=inst.secret_envelope,
+            ),
+            timeout_ms=self.timeout_ms,
+        )
+        started = self.clock.now()
+        if run.attempt == 1:
+            self.metrics.fire_lag.observe(max(0.0, (started - run.scheduled_for).total_seconds()))
+        result = await self.client.execute(invocation)
+        finished = self.clock.now()
+        self.metrics.attempt_duration.observe((finished - started).total_seconds())
+        return self._completion(ctx, request_id, started, finished, result)
+
+    def _completion(
+        self,
+        ctx: RunContext,
+        request_id: str,
+        started: datetime,
+        finished: datetime,
+        result: AttemptResult,
+    ) -> Completion:
+        run = ctx.run
+        attempt_row = {
+            "tenant_id": run.tenant_id,
+            "id": new_id(),
+            "run_id": run.id,
+            "schedule_id": run.schedule_id,
+            "attempt": run.attempt,
+            "request_id": request_id,
+            "started_at": started,
+            "finished_at": finished,
+            "duration_ms": int((finished - started).total_seconds() * 1000),
+            "outcome": result.status,
+            "http_status": result.http_status,
+            "error": result.error,
+        }
+        common: dict[str, Any] = {
+            "attempt": attempt_row,
+            "http_status": result.http_status,
+            "error": result.error,
+            "finished_at": finished,
+            "version_id": ctx.install.version_id if ctx.install else None,
+            "content_hash": ctx.version.content_hash if ctx.version else None,
+            "extra": {"request_id": request_id},
+        }
+        if result.ok:
+            return Completion(run, "success", **common)
+        if result.retryable and run.attempt < run.max_attempts:
+            return Completion(
+                run, "queued", next_attempt_at=finished + retry_delay(run.attempt), **common
+            )
+        return Completion(run, result.status, **common)
+
+    async def complete(self, owner: str | None, completions: Sequence[Completion]) -> int:
+        """Write outcomes in one transaction; returns how many were still owned and written."""
+        if not completions:
+            return 0
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            written = await self._write_runs(conn, owner, completions, now)
+            finals = [c for c in written if c.status != "queued"]
+            await self.settle(conn, finals, now)
+        self.count(finals)
+        return len(written)
+
+    async def _write_runs(
+        self,
+        conn: AsyncConnection,
+        owner: str | None,
+        completions: Sequence[Completion],
+        now: datetime,
+    ) -> list[Completion]:
+        runs = RunRepo(conn)
+        written: list[Completion] = []
+        for c in completions:
+            values: dict[str, Any] = {
+                "status": c.status,
+                "error": c.error,
+                "http_status": c.http_status,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+            if c.skip_reason:
+                values["skip_reason"] = c.skip_reason
+            if c.version_id:
+                values["version_id"] = c.version_id
+                values["content_hash"] = c.content_hash
+            if "request_id" in c.extra:
+                values["request_id"] = c.extra["request_id"]
+            if c.status == "queued":
+                values["next_attempt_at"] = c.next_attempt_at
+            else:
+                finished = c.finished_at or now
+                values["finished_at"] = finished
+                started = c.run.started_at or finished
+                values["duration_ms"] = int((finished - started).total_seconds() * 1000)
+            if await runs.finish(c.run, owner=owner, values=values):
+                written.append(c)
+            # else: the lease moved on; whoever holds it now reports the outcome
+        await runs.add_attempts([c.attempt for c in written if c.attempt])
+        return written
+
+    async def settle(
+        self, conn: AsyncConnection, finals: Sequence[Completion], now: datetime
+    ) -> None:
+        """After runs reached a final status: their schedules' last-run fields, auto-disable."""
+        for c in finals:
+            await self._update_schedule(conn, c, now)
+            if c.disable_reason:
+                await self._disable(conn, c.run, c.disable_reason, now)
+
+    def count(self, finals: Sequence[Completion]) -> None:
+        for c in finals:
+            self.metrics.runs.labels(status=c.status, trigger=c.run.trigger).inc()
+
+    async def _update_schedule(self, conn: AsyncConnection, c: Completion, now: datetime) -> None:
+        if c.status == "skipped":
+            return  # nothing ran: the schedule's last-run fields describe real executions
+        run = c.run
+        where = (sched_t.c.tenant_id == run.tenant_id, sched_t.c.id == run.schedule_id)
+        values: dict[str, Any] = {
+            "last_run_at": run.started_at or now,
+            "last_run_status": c.status,
+        }
+        if c.status == "success":
+            values.update(
+                last_error=None, last_success_at=c.finished_at or now, consecutive_failures=0
+            )
+        else:
+            values.update(
+                last_error=(c.error or c.status)[:4000],
+                consecutive_failures=sched_t.c.consecutive_failures + 1,
+            )
+        await conn.execute(sched_t.update().where(*where).values(**values))
+        if c.status != "success" and self.auto_disable_after:
+            failures = (
+                await conn.execute(sa.select(sched_t.c.consecutive_failures).where(*where))
+            ).scalar_one_or_none()
+            if failures is not None and failures >= self.auto_disable_after:
+                await self._disable(conn, run, "too_many_failures", now)
+
+    async def _disable(self, conn: AsyncConnection, run: Run, reason: str, now: datetime) -> None:
+        """Disable the schedule with a visible reason; its backend entry is paused via an intent."""
+        result = await conn.execute(
+            sched_t.update()
+            .where(
+                sched_t.c.tenant_id == run.tenant_id,
+                sched_t.c.id == run.schedule_id,
+                sched_t.c.enabled.is_(True),
+            )
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+        )
+        if result.rowcount:
+            await ScheduleRepo(conn).add_intent(run.tenant_id, run.schedule_id, run.install_id, now)
+            log.warning(
+                "schedule disabled",
+                extra={
+                    "tenant_id": run.tenant_id,
+                    "schedule_id": run.schedule_id,
+                    "reason": reason,
+                },
+            )

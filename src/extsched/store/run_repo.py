@@ -1,0 +1,196 @@
+"""Run rows in bulk, for the dispatcher and workers (cross-tenant by nature, keyed by tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.domain.records import Run
+from extsched.store.schedule_repo import to_run
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
+from extsched.store.tables import tenant_extension_schedule_run as run_t
+
+ACTIVE = ("queued", "running")
+INSERT_CHUNK = 400
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class RunRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert runs; a row whose (tenant_id, idempotency_key) exists is skipped silently.
+
+        Returns the ids actually inserted: a backend that delivers an occurrence twice gets one run.
+        """
+        inserted: set[str] = set()
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        for chunk in _chunks(rows, INSERT_CHUNK):
+            stmt = (
+                insert(run_t)
+                .values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+                .returning(run_t.c.id)
+            )
+            inserted.update((await self.conn.execute(stmt)).scalars())
+        return inserted
+
+    async def active_schedule_ids(
+        self, tenant_ids: set[str], schedule_ids: set[str], now: datetime
+    ) -> set[str]:
+        """Schedules with a run queued, or running under a live lease (the overlap rule)."""
+        if not schedule_ids:
+            return set()
+        q = sa.select(run_t.c.schedule_id).where(
+            run_t.c.tenant_id.in_(tenant_ids),
+            run_t.c.schedule_id.in_(schedule_ids),
+            (run_t.c.status == "queued")
+            | ((run_t.c.status == "running") & (run_t.c.lease_expires_at > now)),
+        )
+        return set((await self.conn.execute(q)).scalars())
+
+    async def claim(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Run]:
+        """Take up to ``limit`` due queued runs for ``owner``: running, leased, attempt + 1.
+
+        PostgreSQL skips rows other workers hold; SQLite's single writer makes the conditional
+        UPDATE (status still 'queued') the compare-and-set.
+        """
+        q = (
+            sa.select(run_t.c.tenant_id, run_t.c.id)
+            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= now)
+            .order_by(run_t.c.next_attempt_at)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        picked = (await self.conn.execute(q)).all()
+        if not picked:
+            return []
+        stmt = (
+            run_t.update()
+            .where(
+                run_t.c.tenant_id.in_({t for t, _ in picked}),
+                run_t.c.id.in_([i for _, i in picked]),
+                run_t.c.status == "queued",
+            )
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                attempt=run_t.c.attempt + 1,
+                started_at=sa.func.coalesce(run_t.c.started_at, now),
+                next_attempt_at=None,
+            )
+            .returning(*run_t.c)
+        )
+        return [to_run(r) for r in await self.conn.execute(stmt)]
+
+    async def expired_leases(self, now: datetime, limit: int) -> list[Run]:
+        q = (
+            run_t.select()
+            .where(run_t.c.status == "running", run_t.c.lease_expires_at < now)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        return [to_run(r) for r in await self.conn.execute(q)]
+
+    async def renew(self, owner: str, keys: list[tuple[str, str]], until: datetime) -> None:
+        for tenant_id, run_id in keys:
+            await self.conn.execute(
+                run_t.update()
+                .where(
+                    run_t.c.tenant_id == tenant_id,
+                    run_t.c.id == run_id,
+                    run_t.c.lease_owner == owner,
+                    run_t.c.status == "running",
+                )
+                .values(lease_expires_at=until)
+            )
+
+    async def finish(self, run: Run, *, owner: str | None, values: dict[str, Any]) -> bool:
+        """Write a running run's outcome; fenced by its lease owner. False: someone else owns it."""
+        conds = [
+            run_t.c.tenant_id == run.tenant_id,
+            run_t.c.id == run.id,
+            run_t.c.status == "running",
+        ]
+        if owner is not None:
+            conds.append(run_t.c.lease_owner == owner)
+        result = await self.conn.execute(run_t.update().where(*conds).values(**values))
+        return result.rowcount == 1
+
+    async def add_attempts(self, rows: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows, INSERT_CHUNK):
+            await self.conn.execute(attempt_t.insert().values(list(chunk)))
+
+    async def get(self, tenant_id: str, run_id: str) -> Run | None:
+        row = (
+            await self.conn.execute(
+                run_t.select().where(run_t.c.tenant_id == tenant_id, run_t.c.id == run_id)
+            )
+        ).first()
+        return to_run(row) if row else None
+
+    async def find_by_key(self, tenant_id: str, idempotency_key: str) -> Run | None:
+        row = (
+            await self.conn.execute(
+                run_t.select().where(
+                    run_t.c.tenant_id == tenant_id, run_t.c.idempotency_key == idempotency_key
+                )
+            )
+        ).first()
+        return to_run(row) if row else None
+
+    async def active_run_now(self, tenant_id: str, schedule_id: str) -> Run | None:
+        row = (
+            await self.conn.execute(
+                run_t.select()
+                .where(
+                    run_t.c.tenant_id == tenant_id,
+                    run_t.c.schedule_id == schedule_id,
+                    run_t.c.trigger == "run_now",
+                    run_t.c.status.in_(ACTIVE),
+                )
+                .order_by(run_t.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return to_run(row) if row else None
+
+    async def run_now_since(self, tenant_id: str, since: datetime) -> list[datetime]:
+        q = (
+            sa.select(run_t.c.created_at)
+            .where(
+                run_t.c.tenant_id == tenant_id,
+                run_t.c.trigger == "run_now",
+                run_t.c.created_at > since,
+            )
+            .order_by(run_t.c.created_at)
+        )
+        return list((await self.conn.execute(q)).scalars())
+
+    async def attempts(self, tenant_id: str, run_id: str) -> list[dict[str, Any]]:
+        q = (
+            attempt_t.select()
+            .where(attempt_t.c.tenant_id == tenant_id, attempt_t.c.run_id == run_id)
+            .order_by(attempt_t.c.attempt)
+        )
+        return [dict(r._mapping) for r in await self.conn.execute(q)]
+
+    async def queue_depth(self) -> int:
+        q = sa.select(sa.func.count()).select_from(run_t).where(run_t.c.status == "queued")
+        return int((await self.conn.execute(q)).scalar_one())
