@@ -1,0 +1,352 @@
+"""The embedded backend end to end with an injected clock: occurrences become runs, runs call the
+Runner over real HTTP, and every outcome is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from extsched.api.app import create_app
+from extsched.backends.embedded.engine import EmbeddedEngine
+from extsched.clock import ManualClock
+from extsched.config import Settings
+from extsched.services.container import Services
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
+from tests.conftest import JWT_SECRET, Personas
+from tests.support.runner_stub import RunnerStub, hang, ok, raw, runner_stub
+from tests.support.seed import installed_sample
+
+T0 = datetime(2027, 1, 4, 8, 59, 30, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    http: httpx.AsyncClient
+    svc: Services
+    engine: EmbeddedEngine
+    stub: RunnerStub
+    clock: ManualClock
+    personas: Personas
+    ext: dict[str, Any]
+
+    @property
+    def base(self) -> str:
+        return "/api/extensions/acme.sample/schedules"
+
+    async def schedule(self, **body: Any) -> dict[str, Any]:
+        payload = {"endpointId": self.ext["endpoints"]["POST /sync"], "cron": "0 9 * * *", **body}
+        r = await self.http.post(self.base, json=payload, headers=self.personas.admin_a.headers)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def runs(self, schedule_id: str) -> list[dict[str, Any]]:
+        r = await self.http.get(
+            f"{self.base}/{schedule_id}/runs", headers=self.personas.admin_a.headers
+        )
+        return list(r.json()["runs"])
+
+    async def get(self, schedule_id: str) -> dict[str, Any]:
+        r = await self.http.get(f"{self.base}/{schedule_id}", headers=self.personas.admin_a.headers)
+        return dict(r.json())
+
+    async def at(self, when: datetime) -> int:
+        self.clock.set(when)
+        return await self.engine.tick()
+
+
+@pytest.fixture
+async def world(db_url: str, personas: Personas) -> AsyncIterator[World]:
+    clock = ManualClock(T0)
+    async with runner_stub() as stub:
+        settings = Settings(
+            database_url=db_url,
+            jwt_secret=JWT_SECRET,
+            runner_base_url=stub.url,
+            gateway_timeout_ms=2000,
+        )
+        app = create_app(settings, clock=clock, background=False)
+        async with app.router.lifespan_context(app):
+            svc: Services = app.state.services
+            assert svc.engine is not None
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                ext = await installed_sample(http, personas.operator, personas.admin_a)
+                yield World(http, svc, svc.engine, stub, clock, personas, ext)
+
+
+def at(hh: int, mm: int, ss: int = 0, day: int = 4) -> datetime:
+    return datetime(2027, 1, day, hh, mm, ss, tzinfo=UTC)
+
+
+async def test_a_due_occurrence_runs_once_and_is_recorded(world: World) -> None:
+    s = await world.schedule(payloadJson={"full": True})
+    assert await world.at(at(8, 59, 59)) == 0
+    assert world.stub.calls == []
+    assert await world.at(at(9, 0, 1)) == 1
+    assert await world.at(at(9, 0, 2)) == 0  # nothing twice
+    [call] = world.stub.calls
+    assert call["body"]["context"]["scheduled_for"] == "2027-01-04T09:00:00Z"
+    assert call["body"]["context"]["trigger"] == "schedule"
+    assert call["headers"]["x-idempotency-key"] == call["body"]["context"]["run_id"]
+    [run] = await world.runs(s["id"])
+    assert run["status"] == "success"
+    assert (run["trigger"], run["scheduledFor"], run["attempt"], run["httpStatus"]) == (
+        "schedule",
+        "2027-01-04T09:00:00Z",
+        1,
+        200,
+    )
+    assert run["requestId"] == call["headers"]["x-request-id"]
+    assert run["error"] is None and run["finishedAt"] is not None
+    got = await world.get(s["id"])
+    assert got["lastRunStatus"] == "success"
+    assert got["lastRunAt"] == "2027-01-04T09:00:01Z"
+    assert got["lastSuccessAt"] == "2027-01-04T09:00:01Z"
+    assert got["nextRunAt"] == "2027-01-05T09:00:00Z"
+
+
+async def test_a_retryable_failure_backs_off_then_succeeds_and_every_attempt_is_kept(
+    world: World,
+) -> None:
+    s = await world.schedule()
+    world.stub.script = [ok(503, {"error": "busy"}), raw(502, "bad gateway")]
+    await world.at(at(9, 0))
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"], run["httpStatus"]) == ("queued", 1, 503)
+    assert await world.at(at(9, 0, 9)) == 0  # backoff 10 s not over
+    assert await world.at(at(9, 0, 10)) == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("queued", 2)
+    assert await world.at(at(9, 0, 29)) == 0  # then 20 s
+    assert await world.at(at(9, 0, 30)) == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"], run["error"]) == ("success", 3, None)
+    ids = {c["body"]["context"]["run_id"] for c in world.stub.calls}
+    assert ids == {run["id"]}
+    assert [c["body"]["context"]["attempt"] for c in world.stub.calls] == [1, 2, 3]
+    assert len({c["headers"]["x-request-id"] for c in world.stub.calls}) == 3
+    async with world.svc.db.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(attempt_t.c.attempt, attempt_t.c.outcome, attempt_t.c.http_status)
+                .where(attempt_t.c.run_id == run["id"])
+                .order_by(attempt_t.c.attempt)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, "error", 503), (2, "error", None), (3, "success", 200)]
+    got = await world.get(s["id"])
+    assert (got["consecutiveFailures"], got["lastError"]) == (0, None)
+
+
+async def test_a_permanent_failure_is_not_retried(world: World) -> None:
+    s = await world.schedule()
+    world.stub.default = ok(404, {"error": "gone"})
+    await world.at(at(9, 0))
+    await world.at(at(9, 10))
+    assert len(world.stub.calls) == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["httpStatus"], run["attempt"]) == ("error", 404, 1)
+    assert run["error"] == 'extension answered 404: {"error": "gone"}'
+    got = await world.get(s["id"])
+    assert (got["lastRunStatus"], got["consecutiveFailures"]) == ("error", 1)
+    assert got["lastError"] == run["error"]
+
+
+async def test_attempts_stop_at_max_attempts_with_the_last_status(world: World) -> None:
+    s = await world.schedule(maxAttempts=2)
+    world.stub.default = raw(500, "down")
+    await world.at(at(9, 0))
+    await world.at(at(9, 0, 10))
+    await world.at(at(9, 5))
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"], run["error"]) == (
+        "error",
+        2,
+        "runner answered HTTP 500: down",
+    )
+    assert len(world.stub.calls) == 2
+
+
+async def test_an_occurrence_during_a_live_run_is_skipped_as_overlap(world: World) -> None:
+    s = await world.schedule(cron="*/5 * * * *")
+    release = asyncio.Event()
+    world.stub.script = [hang(release)]
+    world.clock.set(at(9, 0))
+    await world.engine.dispatcher.dispatch_due()
+    runs = await world.engine.worker.claim()
+    await world.engine.worker.start_claimed(runs)
+    await world.stub.arrived.wait()
+    world.clock.set(at(9, 5))
+    await world.engine.worker.renew_leases()  # what the renewal loop does while a call lasts
+    try:
+        report = await world.engine.dispatcher.dispatch_due()
+    finally:
+        release.set()
+    assert (report.queued, report.skipped) == (0, 1)
+    await asyncio.gather(*world.engine.worker._tasks.values())
+    await world.engine.worker.flush()
+    statuses = sorted(
+        (r["scheduledFor"], r["status"], r["skipReason"]) for r in await world.runs(s["id"])
+    )
+    assert statuses == [
+        ("2027-01-04T09:00:00Z", "success", None),
+        ("2027-01-04T09:05:00Z", "skipped", "overlap"),
+    ]
+
+
+async def test_after_two_hours_down_one_run_and_one_missed_record(world: World) -> None:
+    s = await world.schedule(cron="*/5 * * * *")
+    await world.at(at(9, 0))
+    assert len(world.stub.calls) == 1
+    # Down from 09:02 to 11:02: 24 occurrences (09:05 ... 11:00) came and went.
+    await world.at(at(11, 2))
+    runs = await world.runs(s["id"])
+    assert [(r["scheduledFor"], r["status"]) for r in runs] == [
+        ("2027-01-04T11:00:00Z", "success"),
+        ("2027-01-04T09:05:00Z", "missed"),
+        ("2027-01-04T09:00:00Z", "success"),
+    ]
+    missed = runs[1]
+    assert missed["error"] == (
+        "missed 23 occurrences from 2027-01-04T09:05:00Z to 2027-01-04T10:55:00Z "
+        "(older than the catch-up window)"
+    )
+    assert len(world.stub.calls) == 2
+    await world.at(at(11, 5))
+    assert len(world.stub.calls) == 3
+
+
+async def test_a_disabled_install_or_the_kill_switch_stops_runs(world: World) -> None:
+    s = await world.schedule(cron="*/5 * * * *")
+    h = world.personas.admin_a.headers
+    await world.http.post(f"/api/v1/extensions/{world.ext['install']['id']}/disable", headers=h)
+    await world.at(at(9, 0))
+    assert world.stub.calls == [] and await world.runs(s["id"]) == []
+    await world.http.post(f"/api/v1/extensions/{world.ext['install']['id']}/enable", headers=h)
+    await world.http.put("/api/tenant/settings", json={"schedulesPaused": True}, headers=h)
+    await world.at(at(9, 5))
+    assert world.stub.calls == [] and await world.runs(s["id"]) == []
+    await world.http.put("/api/tenant/settings", json={"schedulesPaused": False}, headers=h)
+    await world.at(at(9, 10))
+    assert len(world.stub.calls) == 1
+    # Resuming does not back-fill what was paused.
+    assert [r["scheduledFor"] for r in await world.runs(s["id"])] == ["2027-01-04T09:10:00Z"]
+
+
+async def test_a_run_queued_before_the_install_was_disabled_is_skipped_at_run_time(
+    world: World,
+) -> None:
+    s = await world.schedule()
+    world.clock.set(at(9, 0))
+    await world.engine.dispatcher.dispatch_due()
+    await world.http.post(
+        f"/api/v1/extensions/{world.ext['install']['id']}/disable",
+        headers=world.personas.admin_a.headers,
+    )
+    await world.engine.worker.run_once()
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["skipReason"]) == ("skipped", "extension_disabled")
+    assert world.stub.calls == []
+
+
+async def test_a_schedule_whose_endpoint_left_the_version_fails_and_is_disabled(
+    world: World,
+) -> None:
+    s = await world.schedule()
+    # Point the schedule at an endpoint of another version, as a broken upgrade would.
+    other = await world.http.post(
+        f"/api/registry/extensions/{world.ext['registryId']}/versions",
+        json={
+            "version": "2.0.0",
+            "contentHash": "sha256:" + "b" * 64,
+            "manifest": {
+                "api": {"endpoints": [{"method": "POST", "path": "/other", "handler": "h"}]}
+            },
+        },
+        headers=world.personas.operator.headers,
+    )
+    from extsched.store.tables import tenant_extension_schedule as sched_t
+
+    async with world.svc.db.transaction() as conn:
+        await conn.execute(
+            sched_t.update()
+            .where(sched_t.c.id == s["id"])
+            .values(endpoint_id=other.json()["endpoints"][0]["id"])
+        )
+    await world.at(at(9, 0))
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["error"]) == (
+        "error",
+        "the schedule's endpoint is not part of the installed version",
+    )
+    got = await world.get(s["id"])
+    assert (got["enabled"], got["disabledReason"]) == (False, "endpoint_missing")
+    await world.svc.sync.apply_due()
+    described = await world.svc.backend.describe(
+        s["runnerScheduleId"] if "runnerScheduleId" in s else _key(world, s)
+    )
+    assert described is not None and described.paused
+    assert world.stub.calls == []
+
+
+def _key(world: World, s: dict[str, Any]) -> str:
+    from extsched.backends.base import schedule_key
+
+    return schedule_key("tenant-a", world.ext["install"]["id"], s["id"])
+
+
+async def test_the_runner_gets_the_installs_current_content_hash_and_payload(world: World) -> None:
+    s = await world.schedule(payloadJson={"v": 1})
+    await world.http.patch(
+        f"{world.base}/{s['id']}",
+        json={"payloadJson": {"v": 2}},
+        headers=world.personas.admin_a.headers,
+    )
+    await world.at(at(9, 0))
+    body = world.stub.calls[0]["body"]
+    from tests.support.seed import content_hash
+
+    assert body["context"]["content_hash"] == content_hash("1.0.0")
+    import base64
+    import json
+
+    assert json.loads(base64.b64decode(body["http"]["body_b64"])) == {"v": 2}
+
+
+async def test_new_york_spring_forward_fires_at_the_first_instant_after_the_gap(
+    world: World,
+) -> None:
+    world.clock.set(datetime(2027, 3, 13, 12, 0, tzinfo=UTC))
+    s = await world.schedule(cron="30 2 * * *", timezone="America/New_York")
+    assert s["nextRunAt"] == "2027-03-14T07:00:00Z"
+    await world.at(datetime(2027, 3, 14, 7, 0, 1, tzinfo=UTC))
+    [run] = await world.runs(s["id"])
+    assert run["scheduledFor"] == "2027-03-14T07:00:00Z"
+    assert (
+        world.stub.calls[0]["body"]["http"]["headers"]["x-alga-scheduled-for"]
+        == "2027-03-14T07:00:00Z"
+    )
+
+
+async def test_jitter_delays_the_call_but_not_the_scheduled_time(world: World) -> None:
+    from extsched.backends.embedded.timing import jitter_offset
+
+    s = await world.schedule(jitterSeconds=120)
+    offset = jitter_offset(s["id"], at(9, 0), 120)
+    assert timedelta(0) <= offset < timedelta(seconds=120)
+    if offset >= timedelta(seconds=1):
+        await world.at(at(9, 0) + offset - timedelta(seconds=1))
+        assert world.stub.calls == []
+    await world.at(at(9, 0) + offset)
+    [run] = await world.runs(s["id"])
+    assert run["scheduledFor"] == "2027-01-04T09:00:00Z"
+    assert len(world.stub.calls) == 1
+    described = await world.svc.backend.describe(_key(world, s))
+    assert described is not None and described.next_fire_times[0] == at(9, 0, day=5)
