@@ -350,3 +350,151 @@ async def test_jitter_delays_the_call_but_not_the_scheduled_time(world: World) -
     assert len(world.stub.calls) == 1
     described = await world.svc.backend.describe(_key(world, s))
     assert described is not None and described.next_fire_times[0] == at(9, 0, day=5)
+
+
+async def run_now(world: World, schedule_id: str, key: str | None = None) -> httpx.Response:
+    headers = dict(world.personas.admin_a.headers)
+    if key:
+        headers["Idempotency-Key"] = key
+    return await world.http.post(f"{world.base}/{schedule_id}/run-now", headers=headers)
+
+
+async def test_run_now_runs_at_once_even_on_a_disabled_schedule(world: World) -> None:
+    s = await world.schedule(enabled=False)
+    r = await run_now(world, s["id"])
+    assert r.status_code == 202
+    run = r.json()
+    assert (run["trigger"], run["status"], run["scheduledFor"]) == (
+        "run_now",
+        "queued",
+        "2027-01-04T08:59:30Z",
+    )
+    assert await world.engine.worker.run_once() == 1
+    [done] = await world.runs(s["id"])
+    assert (done["id"], done["status"]) == (run["id"], "success")
+    assert world.stub.calls[0]["body"]["context"]["trigger"] == "run_now"
+    assert world.stub.calls[0]["body"]["http"]["headers"]["x-alga-trigger"] == "run_now"
+
+
+async def test_run_now_is_idempotent_by_key_and_by_repeat_click(world: World) -> None:
+    s = await world.schedule()
+    first = await run_now(world, s["id"], key="k-1")
+    again = await run_now(world, s["id"], key="k-1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["id"] == first.json()["id"]
+    # A click without a key while a run-now run is queued gets that run.
+    click = await run_now(world, s["id"])
+    assert (click.status_code, click.json()["id"]) == (200, first.json()["id"])
+    await world.engine.worker.run_once()
+    click = await run_now(world, s["id"])
+    assert click.status_code == 202
+    second_click = await run_now(world, s["id"])
+    assert (second_click.status_code, second_click.json()["id"]) == (200, click.json()["id"])
+    await world.engine.worker.run_once()
+    assert len(world.stub.calls) == 2
+    # Once done, the same key still answers with the same run; a new click makes a new run.
+    assert (await run_now(world, s["id"], key="k-1")).json()["id"] == first.json()["id"]
+    assert (await run_now(world, s["id"])).status_code == 202
+
+
+async def test_run_now_is_limited_to_five_per_tenant_per_minute(world: World) -> None:
+    s = await world.schedule()
+    for i in range(5):
+        world.clock.advance(timedelta(seconds=1))
+        assert (await run_now(world, s["id"], key=f"k{i}")).status_code == 202
+    r = await run_now(world, s["id"], key="k5")
+    assert (r.status_code, r.json()["code"]) == (429, "RATE_LIMITED")
+    # The oldest of the five (at +1 s) leaves the window 60 s later; now is +5 s.
+    assert r.headers["retry-after"] == "56"
+    assert (await run_now(world, s["id"], key="k0")).status_code == 200  # repeats are free
+    world.clock.advance(timedelta(seconds=56))
+    assert (await run_now(world, s["id"], key="k5")).status_code == 202
+
+
+async def test_run_now_is_refused_while_disabled_or_paused(world: World) -> None:
+    s = await world.schedule()
+    h = world.personas.admin_a.headers
+    await world.http.post(f"/api/v1/extensions/{world.ext['install']['id']}/disable", headers=h)
+    r = await run_now(world, s["id"])
+    assert (r.status_code, r.json()["code"]) == (409, "EXTENSION_DISABLED")
+    await world.http.post(f"/api/v1/extensions/{world.ext['install']['id']}/enable", headers=h)
+    await world.http.put("/api/tenant/settings", json={"schedulesPaused": True}, headers=h)
+    r = await run_now(world, s["id"])
+    assert (r.status_code, r.json()["code"]) == (409, "SCHEDULES_PAUSED")
+    r = await world.http.post(
+        f"{world.base}/{s['id']}/run-now", headers=world.personas.reader_a.headers
+    )
+    assert r.status_code == 403
+    r = await world.http.post(
+        f"{world.base}/{s['id']}/run-now", headers=world.personas.admin_b.headers
+    )
+    assert r.status_code == 404
+    entries = (await world.http.get("/api/tenant/audit", headers=h)).json()["entries"]
+    assert "schedule.run_now" not in [e["action"] for e in entries]
+
+
+async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
+    world: World,
+) -> None:
+    from extsched.backends.embedded.worker import Worker
+
+    s = await world.schedule()
+    release = asyncio.Event()
+    world.stub.script = [hang(release)]
+    world.clock.set(at(9, 0))
+    await world.engine.dispatcher.dispatch_due()
+    dead = Worker(world.svc.db, world.clock, world.svc.executor, owner="dead-worker")
+    runs = await dead.claim()
+    await dead.start_claimed(runs)
+    await world.stub.arrived.wait()
+    # The dead worker never renews. Before the lease expires nobody takes the run over...
+    world.clock.set(at(9, 0, 31))
+    assert await world.engine.worker.run_once() == 0
+    # ...after it, the lost attempt counts and the retry waits its backoff.
+    world.clock.set(at(9, 0, 33))
+    assert await world.engine.worker.reap_expired() == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("queued", 1)
+    assert run["error"] == "the worker running this attempt stopped before it finished"
+    world.clock.set(at(9, 0, 43))
+    assert await world.engine.worker.run_once() == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("success", 2)
+    # The dead worker's call finally returns: its outcome is refused, the run stays as it is.
+    release.set()
+    await asyncio.gather(*dead._tasks.values())
+    assert await dead.flush() == 1
+    [after] = await world.runs(s["id"])
+    assert after == run
+    assert {c["headers"]["x-idempotency-key"] for c in world.stub.calls} == {run["id"]}
+    # The schedule is not blocked: the next day runs normally.
+    await world.at(at(9, 0, day=5))
+    assert len(await world.runs(s["id"])) == 2
+
+
+async def test_an_occurrence_delivered_twice_makes_one_run(world: World) -> None:
+    from extsched.services.runs import DueOccurrence, record_occurrences
+
+    s = await world.schedule()
+    item = DueOccurrence("tenant-a", world.ext["install"]["id"], s["id"], run_for=at(9, 0))
+    async with world.svc.db.transaction() as conn:
+        first = await record_occurrences(conn, [item], at(9, 0))
+    async with world.svc.db.transaction() as conn:
+        second = await record_occurrences(conn, [item], at(9, 0, 1))
+    assert (first.queued, second.queued, second.duplicates) == (1, 0, 1)
+    assert len(await world.runs(s["id"])) == 1
+
+
+async def test_metrics_count_runs_by_status_and_trigger(world: World) -> None:
+    s = await world.schedule(cron="*/5 * * * *")
+    await world.at(at(9, 0))
+    await world.at(at(11, 2))
+    await run_now(world, s["id"])
+    text = (await world.http.get("/metrics")).text
+    assert 'extsched_runs_total{status="success",trigger="schedule"} 2.0' in text
+    assert 'extsched_runs_total{status="missed",trigger="schedule"} 1.0' in text
+    assert "extsched_run_queue_depth 1.0" in text
+    assert 'extsched_schedules{state="enabled"} 1.0' in text
+    assert "extsched_fire_lag_seconds_count 2.0" in text
+    assert "extsched_attempt_duration_seconds_count 2.0" in text
+    assert "schedule_id" not in text
