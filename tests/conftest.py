@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ def _migrate(url: str) -> None:
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    # Session fixtures may be first requested from inside a running event loop: use a thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, mint_token
 from extsched.clock import SystemClock
 from extsched.config import Settings
 from extsched.errors import ConfigError, ExtschedError
+from extsched.logs import configure as configure_logging
 from extsched.services.demo import DEMO_ACTOR, DEMO_NAME, DEMO_PUBLISHER, DEMO_TENANT
 from extsched.services.registry import RegistryService
 from extsched.store.db import Database
@@ -35,29 +37,127 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    demo: Annotated[bool, typer.Option(help="Seed demo data and print a login token.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Seed demo data, start the dev runner, print a token.")
+    ] = False,
+    worker: Annotated[
+        bool, typer.Option(help="Also dispatch and execute runs in this process.")
+    ] = True,
 ) -> None:
-    """Serve the API (and, later, the UI, dispatcher and workers) in one process."""
+    """Serve the API and, unless --no-worker, the dispatcher and workers, in one process."""
     import uvicorn
 
     from extsched.api.app import create_app
 
     settings = _settings()
+    _logging(settings)
     if demo:
-        token = mint_token(
-            settings.effective_jwt_secret or "",
-            sub=DEMO_ACTOR,
-            tenant=DEMO_TENANT,
-            permissions=[EXTENSION_READ, EXTENSION_WRITE],
-        )
-        base = f"http://{host}:{port}"
-        typer.echo(f"Demo tenant '{DEMO_TENANT}' token (read+write):\n  {token}")
-        typer.echo(
-            f"Try: curl -H 'Authorization: Bearer {token[:12]}…' "
-            f"{base}/api/extensions/{DEMO_PUBLISHER}.{DEMO_NAME}/endpoints"
-        )
+        _print_demo(settings, host, port)
     typer.echo(f"extsched serving on http://{host}:{port}  (OpenAPI: /openapi.json)")
-    uvicorn.run(create_app(settings, demo=demo), host=host, port=port, log_level="info")
+    application = create_app(settings, demo=demo, background=worker, dev_runner=demo)
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Same as ``serve --demo``."""
+    serve(host=host, port=port, demo=True, worker=True)
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Dispatch and execute runs, without the API (scale these out on PostgreSQL)."""
+    settings = _settings()
+    _logging(settings)
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    from extsched.api.app import sync_loop
+    from extsched.services.container import Services
+
+    db = Database(settings.database_url)
+    await upgrade(db)
+    svc = Services.build(settings, db, SystemClock())
+    assert svc.engine is not None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    svc.engine.start()
+    retries = asyncio.create_task(sync_loop(svc))
+    typer.echo(f"extsched worker {svc.engine.worker.owner} running", err=True)
+    try:
+        await stop.wait()
+    finally:
+        retries.cancel()
+        await svc.engine.stop()
+        await svc.close()
+        await db.dispose()
+
+
+@app.command("dev-runner")
+def dev_runner(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(help="publisher.name=http://host:port: forward an extension's calls there."),
+    ] = None,
+) -> None:
+    """Serve the Runner's /v1/execute contract locally (built-in handlers or --upstream)."""
+    from extsched.devrunner.app import start
+    from extsched.devrunner.resolver import database_resolver
+
+    upstreams: dict[str, str] = {}
+    for item in upstream or []:
+        key, sep, url = item.partition("=")
+        if not sep or not key or not url.startswith(("http://", "https://")):
+            typer.echo(
+                f"--upstream expects publisher.name=http://host:port, got {item!r}", err=True
+            )
+            raise typer.Exit(2)
+        upstreams[key] = url
+    settings = _settings()
+    _logging(settings)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        site, _ = await start(host, port, upstreams, resolve_slug=database_resolver(db))
+        typer.echo(f"dev runner serving http://{host}:{port}/v1/execute", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await site.cleanup()
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def _logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, json_lines=settings.env == "production")
+
+
+def _print_demo(settings: Settings, host: str, port: int) -> None:
+    token = mint_token(
+        settings.effective_jwt_secret or "",
+        sub=DEMO_ACTOR,
+        tenant=DEMO_TENANT,
+        permissions=[EXTENSION_READ, EXTENSION_WRITE],
+    )
+    base = f"http://{host}:{port}"
+    typer.echo(f"Demo tenant '{DEMO_TENANT}' token (read+write):\n  {token}")
+    typer.echo(
+        f"Runs: curl -H 'Authorization: Bearer <token>' "
+        f"{base}/api/extensions/{DEMO_PUBLISHER}.{DEMO_NAME}/schedules"
+    )
 
 
 @app.command()

@@ -24,6 +24,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         **os.environ,
         "EXTSCHED_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
         "EXTSCHED_JWT_SECRET": "e2e-secret-0123456789-0123456789-xyz",
+        "RUNNER_BASE_URL": f"http://127.0.0.1:{free_port()}",
     }
     log = tmp_path / "serve.log"
     with log.open("w") as out:
@@ -72,6 +73,26 @@ def test_serve_migrates_sqlite_and_serves_health_openapi_and_demo_data(
     assert r.status_code == 200
     paths = {(e["method"], e["path"]) for e in r.json()["endpoints"]}
     assert ("POST", "/echo") in paths
+    # The demo schedule exists and its first run (a run-now) goes through the dev runner.
+    headers = {"Authorization": f"Bearer {token}"}
+    schedules = httpx.get(f"{base}/api/extensions/extsched.sample/schedules", headers=headers)
+    [demo] = schedules.json()["schedules"]
+    assert demo["cron"] == "*/5 * * * *"
+    runs_url = f"{base}/api/extensions/extsched.sample/schedules/{demo['id']}/runs"
+    deadline = time.monotonic() + 20
+    while True:
+        runs = httpx.get(runs_url, headers=headers).json()["runs"]
+        if runs and runs[0]["status"] not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.2)
+    assert (runs[0]["trigger"], runs[0]["status"], runs[0]["httpStatus"]) == (
+        "run_now",
+        "success",
+        200,
+    )
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'extsched_runs_total{status="success",trigger="run_now"} 1.0' in metrics
 
 
 def test_backfill_endpoints_command_is_idempotent(served: tuple[str, dict[str, str]]) -> None:

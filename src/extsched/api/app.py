@@ -7,7 +7,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
+from aiohttp import web
 from fastapi import FastAPI
 
 from extsched import __version__
@@ -16,6 +18,8 @@ from extsched.api.routers import extensions, health, installs, metrics, registry
 from extsched.backends.base import JobRunner
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
+from extsched.devrunner.app import start as start_dev_runner
+from extsched.devrunner.resolver import database_resolver
 from extsched.services.container import Services
 from extsched.services.demo import seed_demo
 from extsched.store.db import Database
@@ -29,6 +33,7 @@ def create_app(
     demo: bool = False,
     backend: JobRunner | None = None,
     background: bool = True,
+    dev_runner: bool = False,
 ) -> FastAPI:
     """The API. With ``background`` the process also dispatches and executes runs and retries
     backend syncs; tests turn it off and drive those passes themselves with an injected clock."""
@@ -38,10 +43,19 @@ def create_app(
         db = Database(settings.database_url)
         svc: Services | None = None
         loops: list[asyncio.Task[None]] = []
+        runner_site: web.AppRunner | None = None
         try:
             await upgrade(db)
             svc = Services.build(settings, db, clock or SystemClock(), backend)
             app.state.services = svc
+            if dev_runner:
+                url = urlsplit(settings.runner_base_url)
+                runner_site, _ = await start_dev_runner(
+                    url.hostname or "127.0.0.1",
+                    url.port or 8080,
+                    resolve_slug=database_resolver(db),
+                )
+                log.info("dev runner serving %s", settings.runner_base_url)
             if demo:
                 await seed_demo(svc)
             if background:
@@ -56,6 +70,8 @@ def create_app(
                 if svc.engine is not None:
                     await svc.engine.stop()
                 await svc.close()
+            if runner_site is not None:
+                await runner_site.cleanup()
             await db.dispose()
 
     app = FastAPI(

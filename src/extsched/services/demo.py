@@ -10,10 +10,12 @@ import hashlib
 from extsched.errors import AlreadyExists
 from extsched.services.caller import Caller
 from extsched.services.container import Services
+from extsched.store.pagination import page_request
 
 DEMO_TENANT = "demo"
 DEMO_ACTOR = "demo-admin"
 DEMO_PUBLISHER, DEMO_NAME, DEMO_VERSION = "extsched", "sample", "1.0.0"
+DEMO_SCHEDULE = "Echo every five minutes"
 DEMO_MANIFEST = {
     "name": "sample",
     "description": "Sample extension served by the dev runner's built-in handlers",
@@ -58,4 +60,23 @@ async def seed_demo(svc: Services) -> str:
         view = await svc.installs.install(caller, registry_id=registry.id, version=DEMO_VERSION)
     except AlreadyExists:
         view = await svc.installs.get(caller, registry.id)
+    existing, _ = await svc.schedules.list_page(caller, view.install.id, page_request(None, None))
+    if not any(v.schedule.name == DEMO_SCHEDULE for v in existing):
+        endpoint = next(
+            e.endpoint
+            for e in await svc.installs.endpoints(caller, view.install.id)
+            if (e.endpoint.method, e.endpoint.path) == ("POST", "/echo")
+        )
+        created = await svc.schedules.create(
+            caller,
+            view.install.id,
+            {
+                "endpointId": endpoint.id,
+                "name": DEMO_SCHEDULE,
+                "cron": "*/5 * * * *",
+                "payloadJson": {"hello": "from extsched"},
+            },
+        )
+        # A first run right away, so the history is not empty while waiting for the cron.
+        await svc.run_now.run_now(caller, view.install.id, created.schedule.id)
     return view.install.id
