@@ -498,3 +498,43 @@ async def test_metrics_count_runs_by_status_and_trigger(world: World) -> None:
     assert "extsched_fire_lag_seconds_count 2.0" in text
     assert "extsched_attempt_duration_seconds_count 2.0" in text
     assert "schedule_id" not in text
+
+
+async def test_schedules_auto_disable_after_n_consecutive_failures(world: World) -> None:
+    world.svc.executor.auto_disable_after = 2
+    s = await world.schedule(cron="*/5 * * * *", maxAttempts=1)
+    world.stub.default = ok(400, {"error": "bad config"})
+    await world.at(at(9, 0))
+    got = await world.get(s["id"])
+    assert (got["enabled"], got["consecutiveFailures"]) == (True, 1)
+    await world.at(at(9, 5))
+    got = await world.get(s["id"])
+    assert (got["enabled"], got["disabledReason"], got["consecutiveFailures"]) == (
+        False,
+        "too_many_failures",
+        2,
+    )
+    await world.svc.sync.apply_due()
+    described = await world.svc.backend.describe(_key(world, s))
+    assert described is not None and described.paused
+    await world.at(at(9, 10))
+    assert len(world.stub.calls) == 2
+
+
+async def test_stopping_the_worker_lets_a_call_in_flight_finish_and_be_recorded(
+    world: World,
+) -> None:
+    s = await world.schedule()
+    release = asyncio.Event()
+    world.stub.script = [hang(release)]
+    await run_now(world, s["id"])
+    stop = asyncio.Event()
+    loop = asyncio.create_task(world.engine.worker.run(stop, drain_timeout=10))
+    await world.stub.arrived.wait()
+    stop.set()
+    await asyncio.sleep(0)  # the loop sees the stop and starts draining
+    assert not loop.done()
+    release.set()
+    await asyncio.wait_for(loop, 10)
+    [run] = await world.runs(s["id"])
+    assert run["status"] == "success"
