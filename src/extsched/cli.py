@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -139,6 +139,67 @@ def dev_runner(
             await db.dispose()
 
     asyncio.run(run())
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Platform operators' tools.")
+app.add_typer(admin_app, name="admin")
+
+
+async def _with_services(settings: Settings, work: Any) -> Any:
+    from extsched.services.container import Services
+
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+        svc = Services.build(settings, db, SystemClock())
+        try:
+            return await work(svc)
+        finally:
+            await svc.close()
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; change nothing.")
+    ] = False,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+) -> None:
+    """Make the backend match the database and report every change."""
+    settings = _settings()
+    _logging(settings)
+
+    async def work(svc: Any) -> list[Any]:
+        result: list[Any] = await svc.reconciler.run(dry_run=dry_run, tenant_id=tenant)
+        return result
+
+    changes = asyncio.run(_with_services(settings, work))
+    for c in changes:
+        typer.echo(f"{c.action:<7} {c.key}  {c.detail}")
+    typer.echo(f"{len(changes)} change(s){' (dry run: nothing applied)' if dry_run else ''}")
+
+
+@admin_app.command("delete-tenant")
+def delete_tenant(
+    tenant: Annotated[str, typer.Argument(help="The tenant id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything of a tenant: backend schedules, schedules, runs, installs, settings, audit."""
+    if not yes:
+        typer.confirm(
+            f"Delete every install, schedule, run and audit entry of {tenant!r}?", abort=True
+        )
+    settings = _settings()
+    _logging(settings)
+
+    async def work(svc: Any) -> int:
+        count: int = await svc.lifecycle.delete_tenant(tenant, "cli")
+        return count
+
+    installs = asyncio.run(_with_services(settings, work))
+    typer.echo(f"tenant {tenant} deleted ({installs} install(s))")
 
 
 def _logging(settings: Settings) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +13,16 @@ from fastapi import FastAPI
 
 from extsched import __version__
 from extsched.api.problems import install_handlers
-from extsched.api.routers import extensions, health, installs, metrics, registry, schedules, tenant
+from extsched.api.routers import (
+    admin,
+    extensions,
+    health,
+    installs,
+    metrics,
+    registry,
+    schedules,
+    tenant,
+)
 from extsched.backends.base import JobRunner
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
@@ -81,7 +89,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, metrics, registry, installs, extensions, schedules, tenant):
+    for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin):
         app.include_router(module.router)
     return app
 
@@ -90,12 +98,19 @@ log = logging.getLogger(__name__)
 SYNC_RETRY_SECONDS = 5.0
 
 
+RECONCILE_SECONDS = 300.0
+
+
 async def sync_loop(svc: Services) -> None:
-    """Apply sync intents whose earlier attempt failed, until they stick."""
+    """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then."""
+    since_reconcile = RECONCILE_SECONDS
     while True:
         await asyncio.sleep(SYNC_RETRY_SECONDS)
-        with contextlib.suppress(asyncio.CancelledError):
-            try:
-                await svc.sync.apply_due()
-            except Exception:
-                log.exception("sync retry pass failed")
+        since_reconcile += SYNC_RETRY_SECONDS
+        try:
+            await svc.sync.apply_due()
+            if since_reconcile >= RECONCILE_SECONDS:
+                since_reconcile = 0
+                await svc.reconciler.run()
+        except Exception:
+            log.exception("sync or reconcile pass failed")

@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
 from extsched.domain.cron import describe
-from extsched.domain.records import AuditEntry, Extension, Run, TenantSettings, Version
+from extsched.domain.records import (
+    AuditEntry,
+    Extension,
+    Run,
+    Schedule,
+    TenantSettings,
+    Version,
+)
+from extsched.domain.remap import RemapPlan
 from extsched.services.installs import EndpointView, InstallView
 from extsched.services.schedules import Preview, ScheduleView
 
@@ -149,6 +157,55 @@ class SecretsIn(Wire):
 
 class UninstallIn(Wire):
     registry_id: str
+
+
+class UpdateIn(Wire):
+    registry_id: str
+    version: str
+    disable_missing_schedules: bool = False
+
+
+class RemappedOut(Wire):
+    schedule_id: str
+    name: str | None
+    method: str | None
+    path: str | None
+    from_endpoint_id: str
+    to_endpoint_id: str | None
+
+
+class MissingOut(Wire):
+    schedule_id: str
+    name: str | None
+    method: str | None
+    path: str | None
+
+
+class UpdatePreviewOut(Wire):
+    blocked: bool
+    remapped: list[RemappedOut]
+    missing: list[MissingOut]
+
+    @classmethod
+    def of(cls, plan: RemapPlan) -> UpdatePreviewOut:
+        return cls(
+            blocked=plan.blocked,
+            remapped=[
+                RemappedOut(
+                    schedule_id=r.schedule.schedule_id,
+                    name=r.schedule.name,
+                    method=r.schedule.method,
+                    path=r.schedule.path,
+                    from_endpoint_id=r.schedule.endpoint_id,
+                    to_endpoint_id=r.to_endpoint_id,
+                )
+                for r in plan.remapped
+            ],
+            missing=[
+                MissingOut(schedule_id=m.schedule_id, name=m.name, method=m.method, path=m.path)
+                for m in plan.missing
+            ],
+        )
 
 
 class InstallOut(Out):
@@ -353,3 +410,65 @@ class SettingsOut(Wire):
     @classmethod
     def of(cls, s: TenantSettings) -> SettingsOut:
         return cls(default_timezone=s.default_timezone, schedules_paused=s.schedules_paused)
+
+
+# Admin -------------------------------------------------------------------------------------------
+
+
+class AdminScheduleOut(Out):
+    tenant_id: str
+    id: str
+    install_id: str
+    endpoint_id: str
+    name: str | None
+    cron: str
+    timezone: str
+    enabled: bool
+    disabled_reason: str | None
+    last_run_at: datetime | None
+    last_run_status: str | None
+    consecutive_failures: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: Schedule) -> AdminScheduleOut:
+        return cls(
+            tenant_id=s.tenant_id,
+            id=s.id,
+            install_id=s.install_id,
+            endpoint_id=s.endpoint_id,
+            name=s.name,
+            cron=s.cron,
+            timezone=s.timezone,
+            enabled=s.enabled,
+            disabled_reason=s.disabled_reason,
+            last_run_at=s.last_run_at,
+            last_run_status=s.last_run_status,
+            consecutive_failures=s.consecutive_failures,
+            created_at=s.created_at,
+        )
+
+
+class AdminScheduleList(Wire):
+    schedules: list[AdminScheduleOut]
+    next_cursor: str | None
+
+
+class KillSwitchIn(Wire):
+    schedules_paused: bool
+
+
+class ReconcileIn(Wire):
+    dry_run: bool = False
+    tenant_id: str | None = None
+
+
+class ChangeOut(Wire):
+    key: str
+    action: str
+    detail: str
+
+
+class ReconcileOut(Wire):
+    dry_run: bool
+    changes: list[ChangeOut]

@@ -14,7 +14,10 @@ from extsched.config import Settings
 from extsched.errors import ConfigError
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
+from extsched.services.admin import AdminService
 from extsched.services.installs import InstallService
+from extsched.services.lifecycle import LifecycleService
+from extsched.services.reconcile import Reconciler
 from extsched.services.registry import RegistryService
 from extsched.services.run_now import RunNowService
 from extsched.services.runs import RunExecutor
@@ -41,6 +44,9 @@ class Services:
     runner_client: RunnerClient
     executor: RunExecutor
     engine: EmbeddedEngine | None
+    lifecycle: LifecycleService
+    reconciler: Reconciler
+    admin: AdminService
 
     @classmethod
     def build(
@@ -77,6 +83,15 @@ class Services:
             )
             backend = embedded
         sync = SyncService(db, backend, clock)
+        installs = InstallService(db, clock, sync)
+        tenants = TenantService(db, clock, sync)
+        schedules = ScheduleService(
+            db,
+            clock,
+            sync,
+            max_per_install=settings.max_schedules_per_install,
+            max_per_tenant=settings.max_schedules_per_tenant,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -85,22 +100,19 @@ class Services:
                 secret=settings.effective_jwt_secret, jwks_url=settings.jwks_url
             ),
             registry=RegistryService(db, clock),
-            installs=InstallService(db, clock, sync),
-            tenants=TenantService(db, clock, sync),
+            installs=installs,
+            tenants=tenants,
             backend=backend,
             sync=sync,
-            schedules=ScheduleService(
-                db,
-                clock,
-                sync,
-                max_per_install=settings.max_schedules_per_install,
-                max_per_tenant=settings.max_schedules_per_tenant,
-            ),
+            schedules=schedules,
             run_now=RunNowService(db, clock, backend),
             metrics=metrics,
             runner_client=client,
             executor=executor,
             engine=engine,
+            lifecycle=LifecycleService(db, clock, installs, sync, backend),
+            reconciler=Reconciler(db, backend),
+            admin=AdminService(db, clock, sync, schedules, tenants),
         )
 
     async def close(self) -> None:

@@ -266,34 +266,6 @@ class InstallService:
                 now,
             )
 
-    async def uninstall(self, caller: Caller, registry_id: str) -> None:
-        """Remove the install and everything it owns; a second call finds nothing and succeeds."""
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            install = await InstallRepo(conn).find_by_registry(caller.tenant_id, registry_id)
-            if install is None:
-                try:
-                    install = await resolve_install(conn, caller.tenant_id, registry_id)
-                except ExtensionNotInstalled:
-                    return
-            # Rows go in this transaction; the intents delete the backend schedules after commit.
-            touched = await self._touch_schedules(conn, install)
-            schedules = ScheduleRepo(conn)
-            for _, schedule_id in touched:
-                await schedules.delete_runs(caller.tenant_id, schedule_id)
-                await schedules.delete(caller.tenant_id, schedule_id)
-            await InstallRepo(conn).delete(caller.tenant_id, install.id)
-            await audit.record(
-                conn,
-                caller,
-                "install.uninstalled",
-                "install",
-                install.id,
-                audit.changes({"registryId": install.registry_id}, None),
-                now,
-            )
-        await self._apply(caller.tenant_id, touched)
-
     async def endpoints(self, caller: Caller, extension_id: str) -> list[EndpointView]:
         async with self.db.connect() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)

@@ -66,10 +66,14 @@ class InstallRepo:
         row = (await self.conn.execute(q)).first()
         return to_install(row) if row else None
 
-    async def find_by_registry(self, tenant_id: str, registry_id: str) -> Install | None:
+    async def find_by_registry(
+        self, tenant_id: str, registry_id: str, *, lock: bool = False
+    ) -> Install | None:
         q = inst_t.select().where(
             inst_t.c.tenant_id == tenant_id, inst_t.c.registry_id == registry_id
         )
+        if lock:
+            q = q.with_for_update()
         row = (await self.conn.execute(q)).first()
         return to_install(row) if row else None
 

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from extsched.api.deps import caller_for, etag, if_match, services
-from extsched.api.schemas import ConfigIn, InstallIn, InstallOut, SecretsIn, UninstallIn
+from extsched.api.schemas import (
+    ConfigIn,
+    InstallIn,
+    InstallOut,
+    SecretsIn,
+    UninstallIn,
+    UpdateIn,
+    UpdatePreviewOut,
+)
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE
 from extsched.services.caller import Caller
 from extsched.services.container import Services
@@ -25,21 +33,49 @@ def _out(view: InstallView, response: Response) -> InstallOut:
     return InstallOut.of(view)
 
 
-@router.post("/install", status_code=201, response_model=InstallOut)
+@router.post(
+    "/install",
+    status_code=201,
+    response_model=InstallOut,
+    responses={200: {"description": "an existing install moved to this version (remapped)"}},
+)
 async def install(body: InstallIn, caller: Writer, svc: Svc, response: Response) -> InstallOut:
-    view = await svc.installs.install(
+    view, created = await svc.lifecycle.install(
         caller,
         registry_id=body.registry_id,
         version=body.version,
         config=body.config,
         granted_caps=body.granted_caps,
     )
+    if not created:
+        response.status_code = 200
     return _out(view, response)
+
+
+@router.post("/update", response_model=InstallOut)
+async def update(
+    body: UpdateIn, caller: Writer, svc: Svc, revision: Revision, response: Response
+) -> InstallOut:
+    view = await svc.lifecycle.update(
+        caller,
+        body.registry_id,
+        body.version,
+        disable_missing=body.disable_missing_schedules,
+        expected_revision=revision,
+    )
+    return _out(view, response)
+
+
+@router.post("/update/preview", response_model=UpdatePreviewOut)
+async def update_preview(body: UpdateIn, caller: Reader, svc: Svc) -> UpdatePreviewOut:
+    return UpdatePreviewOut.of(
+        await svc.lifecycle.preview_update(caller, body.registry_id, body.version)
+    )
 
 
 @router.post("/uninstall", status_code=204)
 async def uninstall(body: UninstallIn, caller: Writer, svc: Svc) -> Response:
-    await svc.installs.uninstall(caller, body.registry_id)
+    await svc.lifecycle.uninstall(caller, body.registry_id)
     return Response(status_code=204)
 
 

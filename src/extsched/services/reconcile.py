@@ -1,0 +1,114 @@
+"""The reconciler (SPEC §7.1): make the backend match the database, and say what it changed.
+
+Desired state comes from the database alone: every schedule has a backend entry with its cron, time
+zone and jitter, paused unless the schedule, its install and its tenant all allow firing. Entries
+the database does not know are orphans and are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from extsched.backends.base import KEY_PREFIX, JobRunner, ScheduleSpec, schedule_key
+from extsched.store.db import Database
+from extsched.store.tables import tenant_extension_install as inst_t
+from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.tables import tenant_settings as settings_t
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    action: str  # "create" | "update" | "pause" | "resume" | "delete"
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "action": self.action, "detail": self.detail}
+
+
+class Reconciler:
+    def __init__(self, db: Database, backend: JobRunner) -> None:
+        self.db = db
+        self.backend = backend
+
+    async def desired(self, tenant_id: str | None = None) -> dict[str, tuple[ScheduleSpec, bool]]:
+        firing = (
+            sched_t.c.enabled
+            & inst_t.c.enabled
+            & sa.not_(sa.func.coalesce(settings_t.c.schedules_paused, False))
+        )
+        q = sa.select(
+            sched_t.c.tenant_id,
+            sched_t.c.install_id,
+            sched_t.c.id,
+            sched_t.c.cron,
+            sched_t.c.timezone,
+            sched_t.c.jitter_seconds,
+            sa.func.coalesce(firing, False).label("firing"),
+        ).select_from(
+            sched_t.outerjoin(
+                inst_t,
+                (inst_t.c.tenant_id == sched_t.c.tenant_id) & (inst_t.c.id == sched_t.c.install_id),
+            ).outerjoin(settings_t, settings_t.c.tenant_id == sched_t.c.tenant_id)
+        )
+        if tenant_id is not None:
+            q = q.where(sched_t.c.tenant_id == tenant_id)
+        result: dict[str, tuple[ScheduleSpec, bool]] = {}
+        async with self.db.connect() as conn:
+            for row in await conn.execute(q):
+                key = schedule_key(row.tenant_id, row.install_id, row.id)
+                spec = ScheduleSpec(
+                    cron=row.cron,
+                    timezone=row.timezone,
+                    jitter_seconds=row.jitter_seconds,
+                    data={
+                        "tenant_id": row.tenant_id,
+                        "install_id": row.install_id,
+                        "schedule_id": row.id,
+                    },
+                )
+                result[key] = (spec, not row.firing)
+        return result
+
+    async def run(self, *, dry_run: bool = False, tenant_id: str | None = None) -> list[Change]:
+        desired = await self.desired(tenant_id)
+        prefix = f"{KEY_PREFIX}:{tenant_id}:" if tenant_id else KEY_PREFIX
+        actual_keys = set(await self.backend.list_keys(prefix))
+        changes: list[Change] = []
+        for key in sorted(actual_keys - desired.keys()):
+            changes.append(Change(key, "delete", "no such schedule in the database"))
+            if not dry_run:
+                await self.backend.delete(key)
+        for key, (spec, paused) in sorted(desired.items()):
+            change = await self._compare(key, spec, paused, key in actual_keys)
+            if change is None:
+                continue
+            changes.append(change)
+            if not dry_run:
+                await self.backend.ensure_schedule(key, spec, paused=paused)
+        for c in changes:
+            log.info(
+                "reconcile %s %s: %s%s", c.action, c.key, c.detail, " (dry run)" if dry_run else ""
+            )
+        return changes
+
+    async def _compare(
+        self, key: str, spec: ScheduleSpec, paused: bool, exists: bool
+    ) -> Change | None:
+        current = await self.backend.describe(key) if exists else None
+        if current is None:
+            return Change(
+                key, "create", "missing from the backend" + (" (paused)" if paused else "")
+            )
+        have = (current.spec.cron, current.spec.timezone, current.spec.jitter_seconds)
+        want = (spec.cron, spec.timezone, spec.jitter_seconds)
+        if have != want:
+            return Change(key, "update", f"backend has {have}, database says {want}")
+        if current.paused != paused:
+            return Change(key, "pause" if paused else "resume", "paused state differs")
+        return None
