@@ -38,6 +38,18 @@ class ScheduleSpec:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def spec_for(
+    tenant_id: str, install_id: str, schedule_id: str, cron: str, timezone: str, jitter: int
+) -> ScheduleSpec:
+    """The spec of one schedule, with the ids a backend hands back when it fires."""
+    return ScheduleSpec(
+        cron=cron,
+        timezone=timezone,
+        jitter_seconds=jitter,
+        data={"tenant_id": tenant_id, "install_id": install_id, "schedule_id": schedule_id},
+    )
+
+
 @dataclass(frozen=True)
 class BackendSchedule:
     """What ``describe`` reports of one backend schedule."""

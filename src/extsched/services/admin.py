@@ -13,7 +13,7 @@ from extsched.services.schedules import ScheduleService
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
-from extsched.store.pagination import PageRequest, encode_cursor
+from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.schedule_repo import ScheduleRepo, to_schedule
 from extsched.store.tables import tenant_extension_schedule as sched_t
 
@@ -50,10 +50,7 @@ class AdminService:
         q = q.order_by(sched_t.c.created_at, sched_t.c.id).limit(page.limit + 1)
         async with self.db.connect() as conn:
             rows = [to_schedule(r) for r in await conn.execute(q)]
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-        return rows, cursor
+        return cut_page(rows, page, lambda s: (s.created_at, s.id))
 
     async def delete_schedule(self, operator: str, tenant_id: str, schedule_id: str) -> None:
         now = self.clock.now()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from extsched.backends.base import KEY_PREFIX, JobRunner, ScheduleSpec, schedule_key
+from extsched.backends.base import KEY_PREFIX, JobRunner, ScheduleSpec, schedule_key, spec_for
 from extsched.store.db import Database
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
@@ -62,15 +62,13 @@ class Reconciler:
         async with self.db.connect() as conn:
             for row in await conn.execute(q):
                 key = schedule_key(row.tenant_id, row.install_id, row.id)
-                spec = ScheduleSpec(
-                    cron=row.cron,
-                    timezone=row.timezone,
-                    jitter_seconds=row.jitter_seconds,
-                    data={
-                        "tenant_id": row.tenant_id,
-                        "install_id": row.install_id,
-                        "schedule_id": row.id,
-                    },
+                spec = spec_for(
+                    row.tenant_id,
+                    row.install_id,
+                    row.id,
+                    row.cron,
+                    row.timezone,
+                    row.jitter_seconds,
                 )
                 result[key] = (spec, not row.firing)
         return result

@@ -33,7 +33,7 @@ from extsched.services.caller import Caller
 from extsched.services.installs import check_revision, resolve_install
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
-from extsched.store.pagination import PageRequest, encode_cursor
+from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.registry_repo import RegistryRepo
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
@@ -160,9 +160,7 @@ class ScheduleService:
             rows = await ScheduleRepo(conn).list_for_install(
                 caller.tenant_id, install.id, page=page, enabled=enabled, status=status
             )
-            more = len(rows) > page.limit
-            rows = rows[: page.limit]
-            cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+            rows, cursor = cut_page(rows, page, lambda s: (s.created_at, s.id))
             return await self._views(conn, caller, install, rows), cursor
 
     async def get(self, caller: Caller, extension_id: str, schedule_id: str) -> ScheduleView:
@@ -192,10 +190,7 @@ class ScheduleService:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             await self._find(conn, caller, install, schedule_id)
             rows = await ScheduleRepo(conn).list_runs(caller.tenant_id, schedule_id, page)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        cursor = encode_cursor(rows[-1].scheduled_for, rows[-1].id) if more and rows else None
-        return rows, cursor
+        return cut_page(rows, page, lambda r: (r.scheduled_for, r.id))
 
     # Validation ------------------------------------------------------------------------------------
 

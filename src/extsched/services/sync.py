@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from extsched.backends.base import JobRunner, ScheduleSpec, schedule_key
+from extsched.backends.base import JobRunner, schedule_key, spec_for
 from extsched.clock import Clock
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
@@ -85,15 +85,13 @@ class SyncService:
                     and install.enabled
                     and not paused_tenant
                 )
-                spec = ScheduleSpec(
-                    cron=schedule.cron,
-                    timezone=schedule.timezone,
-                    jitter_seconds=schedule.jitter_seconds,
-                    data={
-                        "tenant_id": tenant_id,
-                        "install_id": install_id,
-                        "schedule_id": schedule_id,
-                    },
+                spec = spec_for(
+                    tenant_id,
+                    install_id,
+                    schedule_id,
+                    schedule.cron,
+                    schedule.timezone,
+                    schedule.jitter_seconds,
                 )
                 await self.backend.ensure_schedule(key, spec, paused=not firing)
         except Exception as exc:  # any backend failure is retried later, never lost

@@ -12,7 +12,7 @@ from extsched.services import audit
 from extsched.services.caller import Caller
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
-from extsched.store.pagination import PageRequest, encode_cursor
+from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
 
@@ -83,7 +83,4 @@ class TenantService:
     async def audit(self, caller: Caller, page: PageRequest) -> tuple[list[AuditEntry], str | None]:
         async with self.db.connect() as conn:
             rows = await TenantRepo(conn).list_audit(caller.tenant_id, page)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
-        cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-        return rows, cursor
+        return cut_page(rows, page, lambda a: (a.created_at, a.id))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from extsched.errors import ValidationFailed
 
@@ -39,3 +41,16 @@ def page_request(limit: int | None, cursor: str | None) -> PageRequest:
 def encode_cursor(sort_time: datetime, row_id: str) -> str:
     raw = json.dumps([sort_time.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
+
+
+T = TypeVar("T")
+
+
+def cut_page(
+    rows: list[T], page: PageRequest, sort_key: Callable[[T], tuple[datetime, str]]
+) -> tuple[list[T], str | None]:
+    """Trim the ``limit + 1`` rows a repository returned; a cursor only when more rows exist."""
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, encode_cursor(*sort_key(rows[-1]))

@@ -17,6 +17,7 @@ from extsched.backends.base import (
     TriggerRequest,
     parse_key,
     schedule_key,
+    spec_for,
 )
 from extsched.backends.embedded.timing import jitter_offset
 from extsched.clock import Clock
@@ -128,13 +129,6 @@ class EmbeddedJobRunner(JobRunner):
 
 
 def _spec(row: Any) -> ScheduleSpec:
-    return ScheduleSpec(
-        cron=row.cron,
-        timezone=row.timezone,
-        jitter_seconds=row.jitter_seconds,
-        data={
-            "tenant_id": row.tenant_id,
-            "install_id": row.install_id,
-            "schedule_id": row.schedule_id,
-        },
+    return spec_for(
+        row.tenant_id, row.install_id, row.schedule_id, row.cron, row.timezone, row.jitter_seconds
     )
