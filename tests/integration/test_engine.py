@@ -538,3 +538,22 @@ async def test_stopping_the_worker_lets_a_call_in_flight_finish_and_be_recorded(
     await asyncio.wait_for(loop, 10)
     [run] = await world.runs(s["id"])
     assert run["status"] == "success"
+
+
+async def test_the_dispatcher_wakes_at_once_when_a_schedule_changes(world: World) -> None:
+    queued = asyncio.Event()
+    world.engine.dispatcher.on_queued = queued.set
+    stop = asyncio.Event()
+    world.clock.set(at(9, 0))
+    loop = asyncio.create_task(world.engine.dispatcher.run(stop))
+    try:
+        await asyncio.sleep(0.05)  # the loop has found nothing due and sleeps (up to 5 s)
+        s = await world.schedule(cron="*/5 * * * *")  # next fire 09:05; the change wakes it
+        world.clock.set(at(9, 5))
+        world.svc.backend.schedules_changed.set()  # type: ignore[attr-defined]
+        await asyncio.wait_for(queued.wait(), 2)
+    finally:
+        stop.set()
+        await loop
+    [run] = await world.runs(s["id"])
+    assert (run["scheduledFor"], run["status"]) == ("2027-01-04T09:05:00Z", "queued")
