@@ -256,5 +256,8 @@ def occurrences(expr: str, timezone: str, after: datetime, count: int) -> list[d
     return [next(it) for _ in range(count)]
 
 
+@lru_cache(maxsize=4096)
 def next_occurrence(expr: str, timezone: str, after: datetime) -> datetime:
+    """The first occurrence after ``after``. Cached: in a burst, thousands of schedules share an
+    expression and an instant."""
     return next(iter_occurrences(expr, timezone, after))

@@ -33,12 +33,15 @@ from extsched.store.tables import extension_version as ver_t
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
 from extsched.store.tables import tenant_settings as settings_t
+from extsched.store.types import UtcDateTime
 
 log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 10
 RETRY_CAP_SECONDS = 300
 FINAL = ("success", "error", "timeout", "skipped", "missed")
+# Run columns a per-row outcome write may set to NULL (the others keep their value when absent).
+_NULLABLE = frozenset({"error", "http_status", "skip_reason", "next_attempt_at"})
 
 
 def occurrence_key(schedule_id: str, scheduled_for: datetime) -> str:
@@ -428,73 +431,115 @@ class RunExecutor:
         now: datetime,
     ) -> list[Completion]:
         runs = RunRepo(conn)
-        written: list[Completion] = []
-        for c in completions:
-            values: dict[str, Any] = {
-                "status": c.status,
-                "error": c.error,
-                "http_status": c.http_status,
-                "lease_owner": None,
-                "lease_expires_at": None,
-            }
-            if c.skip_reason:
-                values["skip_reason"] = c.skip_reason
-            if c.version_id:
-                values["version_id"] = c.version_id
-                values["content_hash"] = c.content_hash
-            if "request_id" in c.extra:
-                values["request_id"] = c.extra["request_id"]
-            if c.status == "queued":
-                values["next_attempt_at"] = c.next_attempt_at
-            else:
-                finished = c.finished_at or now
-                values["finished_at"] = finished
-                started = c.run.started_at or finished
-                values["duration_ms"] = int((finished - started).total_seconds() * 1000)
-            if await runs.finish(c.run, owner=owner, values=values):
-                written.append(c)
-            # else: the lease moved on; whoever holds it now reports the outcome
+        outcomes = [self._outcome(c, now) for c in completions]
+        if owner is not None and await runs.finish_many(owner, outcomes) == len(outcomes):
+            written = list(completions)
+        else:
+            # Some leases moved on (or no owner to fence by): find out which, row by row. Whoever
+            # holds a lost lease now reports that run's outcome.
+            written = []
+            for c, o in zip(completions, outcomes, strict=True):
+                values = {k[2:]: v for k, v in o.items() if k not in ("b_tenant", "b_id")}
+                values = {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
+                values.update(lease_owner=None, lease_expires_at=None)
+                if await runs.finish(c.run, owner=owner, values=values):
+                    written.append(c)
         await runs.add_attempts([c.attempt for c in written if c.attempt])
         return written
+
+    @staticmethod
+    def _outcome(c: Completion, now: datetime) -> dict[str, Any]:
+        final = c.status != "queued"
+        finished = (c.finished_at or now) if final else None
+        started = c.run.started_at or finished
+        return {
+            "b_tenant": c.run.tenant_id,
+            "b_id": c.run.id,
+            "b_status": c.status,
+            "b_error": c.error,
+            "b_http_status": c.http_status,
+            "b_skip_reason": c.skip_reason,
+            "b_version_id": c.version_id,
+            "b_content_hash": c.content_hash,
+            "b_request_id": c.extra.get("request_id"),
+            "b_next_attempt_at": None if final else c.next_attempt_at,
+            "b_finished_at": finished,
+            "b_duration_ms": (
+                int((finished - started).total_seconds() * 1000) if finished and started else None
+            ),
+        }
 
     async def settle(
         self, conn: AsyncConnection, finals: Sequence[Completion], now: datetime
     ) -> None:
         """After runs reached a final status: their schedules' last-run fields, auto-disable."""
+        ran = [c for c in finals if c.status != "skipped"]  # skipped runs did not execute
+        ok = [c for c in ran if c.status == "success"]
+        failed = [c for c in ran if c.status != "success"]
+        where = (
+            sched_t.c.tenant_id == sa.bindparam("b_tenant"),
+            sched_t.c.id == sa.bindparam("b_schedule"),
+        )
+        if ok:
+            await conn.execute(
+                sched_t.update()
+                .where(*where)
+                .values(
+                    last_run_at=sa.bindparam("b_at", type_=UtcDateTime()),
+                    last_run_status="success",
+                    last_error=None,
+                    last_success_at=sa.bindparam("b_done", type_=UtcDateTime()),
+                    consecutive_failures=0,
+                ),
+                [self._schedule_params(c, now) for c in ok],
+            )
+        if failed:
+            await conn.execute(
+                sched_t.update()
+                .where(*where)
+                .values(
+                    last_run_at=sa.bindparam("b_at", type_=UtcDateTime()),
+                    last_run_status=sa.bindparam("b_status"),
+                    last_error=sa.bindparam("b_error"),
+                    consecutive_failures=sched_t.c.consecutive_failures + 1,
+                ),
+                [self._schedule_params(c, now) for c in failed],
+            )
+            if self.auto_disable_after:
+                await self._auto_disable(conn, failed, now)
         for c in finals:
-            await self._update_schedule(conn, c, now)
             if c.disable_reason:
                 await self._disable(conn, c.run, c.disable_reason, now)
+
+    @staticmethod
+    def _schedule_params(c: Completion, now: datetime) -> dict[str, Any]:
+        return {
+            "b_tenant": c.run.tenant_id,
+            "b_schedule": c.run.schedule_id,
+            "b_at": c.run.started_at or now,
+            "b_done": c.finished_at or now,
+            "b_status": c.status,
+            "b_error": (c.error or c.status)[:4000],
+        }
+
+    async def _auto_disable(
+        self, conn: AsyncConnection, failed: Sequence[Completion], now: datetime
+    ) -> None:
+        limit = self.auto_disable_after or 0
+        for c in failed:
+            failures = (
+                await conn.execute(
+                    sa.select(sched_t.c.consecutive_failures).where(
+                        sched_t.c.tenant_id == c.run.tenant_id, sched_t.c.id == c.run.schedule_id
+                    )
+                )
+            ).scalar_one_or_none()
+            if failures is not None and failures >= limit:
+                await self._disable(conn, c.run, "too_many_failures", now)
 
     def count(self, finals: Sequence[Completion]) -> None:
         for c in finals:
             self.metrics.runs.labels(status=c.status, trigger=c.run.trigger).inc()
-
-    async def _update_schedule(self, conn: AsyncConnection, c: Completion, now: datetime) -> None:
-        if c.status == "skipped":
-            return  # nothing ran: the schedule's last-run fields describe real executions
-        run = c.run
-        where = (sched_t.c.tenant_id == run.tenant_id, sched_t.c.id == run.schedule_id)
-        values: dict[str, Any] = {
-            "last_run_at": run.started_at or now,
-            "last_run_status": c.status,
-        }
-        if c.status == "success":
-            values.update(
-                last_error=None, last_success_at=c.finished_at or now, consecutive_failures=0
-            )
-        else:
-            values.update(
-                last_error=(c.error or c.status)[:4000],
-                consecutive_failures=sched_t.c.consecutive_failures + 1,
-            )
-        await conn.execute(sched_t.update().where(*where).values(**values))
-        if c.status != "success" and self.auto_disable_after:
-            failures = (
-                await conn.execute(sa.select(sched_t.c.consecutive_failures).where(*where))
-            ).scalar_one_or_none()
-            if failures is not None and failures >= self.auto_disable_after:
-                await self._disable(conn, run, "too_many_failures", now)
 
     async def _disable(self, conn: AsyncConnection, run: Run, reason: str, now: datetime) -> None:
         """Disable the schedule with a visible reason; its backend entry is paused via an intent."""

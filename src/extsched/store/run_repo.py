@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,14 +14,9 @@ from extsched.domain.records import Run
 from extsched.store.schedule_repo import to_run
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
+from extsched.store.types import UtcDateTime
 
 ACTIVE = ("queued", "running")
-INSERT_CHUNK = 400
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class RunRepo:
@@ -34,17 +28,15 @@ class RunRepo:
 
         Returns the ids actually inserted: a backend that delivers an occurrence twice gets one run.
         """
-        inserted: set[str] = set()
+        if not rows:
+            return set()
         insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        for chunk in _chunks(rows, INSERT_CHUNK):
-            stmt = (
-                insert(run_t)
-                .values(list(chunk))
-                .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-                .returning(run_t.c.id)
-            )
-            inserted.update((await self.conn.execute(stmt)).scalars())
-        return inserted
+        stmt = (
+            insert(run_t)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(run_t.c.id)
+        )
+        return set((await self.conn.execute(stmt, rows)).scalars())
 
     async def active_schedule_ids(
         self, tenant_ids: set[str], schedule_ids: set[str], now: datetime
@@ -98,6 +90,14 @@ class RunRepo:
         )
         return [to_run(r) for r in await self.conn.execute(stmt)]
 
+    async def any_expired(self, now: datetime) -> bool:
+        q = (
+            sa.select(run_t.c.id)
+            .where(run_t.c.status == "running", run_t.c.lease_expires_at < now)
+            .limit(1)
+        )
+        return (await self.conn.execute(q)).first() is not None
+
     async def expired_leases(self, now: datetime, limit: int) -> list[Run]:
         q = (
             run_t.select()
@@ -133,9 +133,42 @@ class RunRepo:
         result = await self.conn.execute(run_t.update().where(*conds).values(**values))
         return result.rowcount == 1
 
+    async def finish_many(self, owner: str, outcomes: list[dict[str, Any]]) -> int:
+        """``finish`` for a batch in one statement; returns how many rows were still ours.
+
+        Each outcome carries the run's ``b_tenant``/``b_id`` and every column below.
+        """
+        if not outcomes:
+            return 0
+        stmt = (
+            run_t.update()
+            .where(
+                run_t.c.tenant_id == sa.bindparam("b_tenant"),
+                run_t.c.id == sa.bindparam("b_id"),
+                run_t.c.status == "running",
+                run_t.c.lease_owner == owner,
+            )
+            .values(
+                status=sa.bindparam("b_status"),
+                error=sa.bindparam("b_error"),
+                http_status=sa.bindparam("b_http_status"),
+                skip_reason=sa.bindparam("b_skip_reason"),
+                version_id=sa.func.coalesce(sa.bindparam("b_version_id"), run_t.c.version_id),
+                content_hash=sa.func.coalesce(sa.bindparam("b_content_hash"), run_t.c.content_hash),
+                request_id=sa.func.coalesce(sa.bindparam("b_request_id"), run_t.c.request_id),
+                next_attempt_at=sa.bindparam("b_next_attempt_at", type_=UtcDateTime()),
+                finished_at=sa.bindparam("b_finished_at", type_=UtcDateTime()),
+                duration_ms=sa.bindparam("b_duration_ms"),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        result = await self.conn.execute(stmt, outcomes)
+        return int(result.rowcount)
+
     async def add_attempts(self, rows: list[dict[str, Any]]) -> None:
-        for chunk in _chunks(rows, INSERT_CHUNK):
-            await self.conn.execute(attempt_t.insert().values(list(chunk)))
+        if rows:
+            await self.conn.execute(attempt_t.insert(), rows)
 
     async def get(self, tenant_id: str, run_id: str) -> Run | None:
         row = (

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from extsched.domain.cron import iter_occurrences
+from extsched.domain.cron import next_occurrence
 from extsched.domain.invocation import iso_z
 
 # Counting missed occurrences stops here; the missed record then says "more than N".
@@ -59,35 +58,24 @@ def plan(
     missed_first = missed_last = None
     missed_count = 0
     capped = False
-    if fire_at(first_due) >= cutoff:
-        candidates = [first_due]
-        it = iter_occurrences(cron, timezone, first_due)
-    else:
-        # Long downtime: count the missed ones up to a cap, then jump to the window directly.
-        missed_first = first_due
-        missed_count = 1
-        it = iter_occurrences(cron, timezone, first_due)
-        candidates = []
-        for t in it:
-            if fire_at(t) >= cutoff:
-                candidates.append(t)
-                break
+    t = first_due
+    if fire_at(t) < cutoff:
+        # Downtime: count what was missed up to a cap, then jump to the window directly.
+        missed_first = t
+        while fire_at(t) < cutoff:
             missed_count += 1
             missed_last = t
             if missed_count >= MISSED_COUNT_CAP:
-                capped = True
-                it = iter_occurrences(cron, timezone, cutoff - timedelta(seconds=jitter_seconds))
-                missed_last = None
+                capped, missed_last = True, None
+                t = next_occurrence(cron, timezone, cutoff - timedelta(seconds=jitter_seconds))
+                while fire_at(t) < cutoff:
+                    t = next_occurrence(cron, timezone, t)
                 break
-    nxt: datetime | None = None
-    for t in itertools.chain(candidates, it):
-        if fire_at(t) > now:
-            nxt = t
-            break
-        if fire_at(t) < cutoff:  # reached only after the jump above
-            continue
+            t = next_occurrence(cron, timezone, t)
+    while fire_at(t) <= now:
         due_in_window.append(t)
-    assert nxt is not None, "a validated cron always has a next occurrence"
+        t = next_occurrence(cron, timezone, t)
+    nxt = t
     run_for = due_in_window[-1] if due_in_window else None
     extra_missed = due_in_window[:-1]
     if extra_missed:

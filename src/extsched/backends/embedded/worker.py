@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN = timedelta(seconds=30)
 MAX_IDLE_SLEEP = 1.0
+REAP_EVERY = 1.0  # seconds between looks for expired leases
 
 
 def default_owner() -> str:
@@ -71,6 +72,9 @@ class Worker:
         """Take back runs whose worker vanished: the lost attempt counts, then retry or give up."""
         now = self.clock.now()
         finals: list[Completion] = []
+        async with self.db.connect() as conn:  # a cheap look first: a write lock only when needed
+            if not await RunRepo(conn).any_expired(now):
+                return 0
         async with self.db.transaction() as conn:
             expired = await RunRepo(conn).expired_leases(now, self.batch_size)
             for run in expired:
@@ -193,10 +197,14 @@ class Worker:
         flusher = asyncio.create_task(self._flush_loop(stop))
         renewer = asyncio.create_task(self._renew_loop(stop))
         try:
+            last_reap = 0.0
+            loop = asyncio.get_running_loop()
             while not stop.is_set():
                 self.wake.clear()
                 try:
-                    await self.reap_expired()
+                    if loop.time() - last_reap >= REAP_EVERY:
+                        last_reap = loop.time()
+                        await self.reap_expired()
                     runs = await self.claim()
                     await self.start_claimed(runs)
                     if runs and len(self._tasks) < self.concurrency:

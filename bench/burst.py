@@ -1,0 +1,432 @@
+"""The shared burst workload (../shared/bench/README.md) against extsched's embedded backend.
+
+    .venv/bin/python bench/burst.py                      # every configuration below
+    .venv/bin/python bench/burst.py --only sqlite-10k    # one of them
+
+For each configuration: start the stub Runner (a separate process), create the schedules through
+the service layer with a cron that makes N of them due at one instant, start `extsched worker`
+process(es), measure idle CPU while nothing is due, then wait for the burst and read the stub's
+record. Also measures the floor (N POSTs straight to the stub with aiohttp) in the same run, and the
+time to create 1,000 schedules through the HTTP API. Appends a table to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.postgres import PostgresServer, free_port  # noqa: E402
+
+from extsched.clock import SystemClock  # noqa: E402
+from extsched.config import Settings  # noqa: E402
+from extsched.ids import new_id  # noqa: E402
+from extsched.services.caller import Caller  # noqa: E402
+from extsched.services.container import Services  # noqa: E402
+from extsched.store.db import Database  # noqa: E402
+from extsched.store.migrate import upgrade  # noqa: E402
+from extsched.store.tables import embedded_schedule, tenant_extension_schedule  # noqa: E402
+
+STUB = ROOT.parent / "shared" / "bench" / "stub_runner.py"
+EXTSCHED = str(Path(sys.executable).with_name("extsched"))
+PER_INSTALL = 50
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    database: str  # "sqlite" | "postgres"
+    due: int
+    stored: int
+    workers: int
+
+
+CONFIGS = [
+    Config("sqlite-1k", "sqlite", 1_000, 1_000, 1),
+    Config("sqlite-10k", "sqlite", 10_000, 10_000, 1),
+    Config("sqlite-100k-stored", "sqlite", 10_000, 100_000, 1),
+    Config("postgres-10k-1w", "postgres", 10_000, 10_000, 1),
+    Config("postgres-10k-2w", "postgres", 10_000, 10_000, 2),
+]
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Stub:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(STUB), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "STUB_READY" in line, line
+
+    async def stats(self) -> dict[str, Any]:
+        async with httpx.AsyncClient() as c:
+            return dict((await c.get(f"{self.url}/stats")).json())
+
+    async def reset(self) -> None:
+        async with httpx.AsyncClient() as c:
+            await c.post(f"{self.url}/reset")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+async def floor(stub: Stub, n: int) -> float:
+    """N POSTs straight to the stub from one process: the physical limit."""
+    await stub.reset()
+    due = datetime.now(UTC).isoformat()
+    body = {"context": {"scheduled_for": due}, "http": {}}
+    start = time.time()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as s:
+
+        async def one(i: int) -> None:
+            payload = {**body, "context": {**body["context"], "run_id": f"floor-{i}"}}
+            async with s.post(f"{stub.url}/v1/execute", json=payload) as r:
+                await r.read()
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    stats = await stub.stats()
+    assert stats["calls"] == n
+    return float(stats["last"]) - start
+
+
+async def populate(url: str, runner_url: str, cfg: Config, due_at: datetime) -> float:
+    """The due schedules through the service layer; fillers (not due) in bulk. Returns seconds
+    spent creating the due ones."""
+    db = Database(url)
+    await upgrade(db)
+    settings = Settings(database_url=url, runner_base_url=runner_url)
+    svc = Services.build(settings, db, SystemClock())
+    ext = await svc.registry.create_extension("bench", "burst")
+    manifest = {"api": {"endpoints": [{"method": "POST", "path": "/hit", "handler": "h"}]}}
+    digest = hashlib.sha256(b"bench").hexdigest()
+    _, [endpoint] = await svc.registry.publish_version(
+        ext.id, version="1", content_hash=f"sha256:{digest}", manifest=manifest
+    )
+    cron = f"{due_at.minute} {due_at.hour} {due_at.day} {due_at.month} *"
+    installs: list[tuple[str, str]] = []
+    for t in range((cfg.stored + PER_INSTALL - 1) // PER_INSTALL):
+        caller = Caller(f"tenant-{t:05d}", "bench")
+        view = await svc.installs.install(caller, registry_id=ext.id, version="1")
+        installs.append((caller.tenant_id, view.install.id))
+    started = time.perf_counter()
+    for i in range(cfg.due):
+        tenant_id, install_id = installs[i // PER_INSTALL]
+        await svc.schedules.create(
+            Caller(tenant_id, "bench"),
+            install_id,
+            {"endpointId": endpoint.id, "cron": cron, "payloadJson": {"i": i}},
+        )
+    created = time.perf_counter() - started
+    await bulk_fillers(db, installs, endpoint.id, cfg)
+    await svc.close()
+    await db.dispose()
+    return created
+
+
+async def bulk_fillers(
+    db: Database, installs: list[tuple[str, str]], endpoint_id: str, cfg: Config
+) -> None:
+    """Schedules that are stored but not due (yearly, on 1 January): rows in bulk, for speed."""
+    now = datetime.now(UTC)
+    nxt = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    rows, emb = [], []
+    for i in range(cfg.due, cfg.stored):
+        tenant_id, install_id = installs[i // PER_INSTALL]
+        sid = new_id()
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "id": sid,
+                "install_id": install_id,
+                "endpoint_id": endpoint_id,
+                "name": None,
+                "cron": "0 0 1 1 *",
+                "timezone": "UTC",
+                "enabled": True,
+                "payload_json": None,
+                "max_attempts": 3,
+                "jitter_seconds": 0,
+                "runner_schedule_id": None,
+                "disabled_reason": None,
+                "last_run_at": None,
+                "last_run_status": None,
+                "last_error": None,
+                "last_success_at": None,
+                "consecutive_failures": 0,
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        emb.append(
+            {
+                "tenant_id": tenant_id,
+                "schedule_id": sid,
+                "install_id": install_id,
+                "cron": "0 0 1 1 *",
+                "timezone": "UTC",
+                "jitter_seconds": 0,
+                "paused": False,
+                "last_fired_for": None,
+                "next_fire_for": nxt,
+                "fire_at": nxt,
+                "updated_at": now,
+            }
+        )
+    for i in range(0, len(rows), 1000):
+        async with db.transaction() as conn:
+            await conn.execute(tenant_extension_schedule.insert(), rows[i : i + 1000])
+            await conn.execute(embedded_schedule.insert(), emb[i : i + 1000])
+
+
+async def run_config(
+    cfg: Config, stub: Stub, pg: PostgresServer | None, tmp: Path
+) -> dict[str, Any]:
+    if cfg.database == "sqlite":
+        url = f"sqlite:///{tmp}/{cfg.name}.db"
+    else:
+        assert pg is not None
+        url = pg.url(pg.create_database())
+    # Creation through the service layer runs at a few ms per schedule; leave room for it.
+    margin = timedelta(seconds=40 + cfg.due * 0.006 + (cfg.stored - cfg.due) * 0.0002)
+    due_at = (datetime.now(UTC) + margin).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    create_s = await populate(url, stub.url, cfg, due_at)
+    now = datetime.now(UTC)
+    assert now < due_at - timedelta(seconds=12), "creation overran the due instant; rerun"
+    await stub.reset()
+    env = {
+        **os.environ,
+        "EXTSCHED_DATABASE_URL": url,
+        "RUNNER_BASE_URL": stub.url,
+        "EXTSCHED_LOG_LEVEL": "WARNING",
+    }
+    procs = [
+        subprocess.Popen([EXTSCHED, "worker"], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
+        for _ in range(cfg.workers)
+    ]
+    try:
+        await asyncio.sleep(3)  # start-up
+        idle_from = [proc_cpu(p.pid) for p in procs]
+        idle_window = min(8.0, (due_at - datetime.now(UTC)).total_seconds() - 2)
+        await asyncio.sleep(idle_window)
+        idle_pct = max(
+            (proc_cpu(p.pid) - c0) / idle_window * 100
+            for p, c0 in zip(procs, idle_from, strict=True)
+        )
+        cpu0 = [proc_cpu(p.pid) for p in procs]
+        deadline = time.monotonic() + (due_at - datetime.now(UTC)).total_seconds() + 120
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            stats = await stub.stats()
+            if stats["calls"] >= cfg.due and datetime.now(UTC) > due_at + timedelta(seconds=2):
+                break
+        await asyncio.sleep(2)  # late duplicates would show up here
+        stats = await stub.stats()
+        cpu = sum(proc_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
+        rss = max(proc_peak_rss_mb(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    runs = await count_runs(url)
+    makespan = float(stats["last"]) - due_at.timestamp() if stats.get("last") else float("nan")
+    return {
+        "config": cfg.name,
+        "N": cfg.due,
+        "stored": cfg.stored,
+        "workers": cfg.workers,
+        "create_s": round(create_s, 1),
+        "lag": stats["lag"],
+        "makespan": round(makespan, 3),
+        "duplicates": stats["duplicates"],
+        "missing": cfg.due - stats["unique_runs"],
+        "runs": runs,
+        "cpu_s": round(cpu, 2),
+        "rss_mb": round(rss, 1),
+        "idle_cpu_pct": round(idle_pct, 2),
+    }
+
+
+async def count_runs(url: str) -> dict[str, int]:
+    from extsched.store.tables import tenant_extension_schedule_run as run_t
+
+    db = Database(url)
+    try:
+        async with db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(run_t.c.status, sa.func.count()).group_by(run_t.c.status)
+            )
+            return {str(s): int(n) for s, n in rows.all()}
+    finally:
+        await db.dispose()
+
+
+async def api_create_1000(tmp: Path) -> float:
+    """Time to create 1,000 schedules through the HTTP API (in-process ASGI, SQLite)."""
+    from extsched.api.app import create_app
+    from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
+
+    secret = "bench-secret-0123456789-0123456789-abcd"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp}/api.db",
+        jwt_secret=secret,
+        max_schedules_per_install=1000,
+        max_schedules_per_tenant=1000,
+    )
+    app = create_app(settings, background=False)
+    op = {
+        "Authorization": "Bearer "
+        + mint_token(secret, sub="op", tenant=None, permissions=[PLATFORM_ADMIN])
+    }
+    h = {
+        "Authorization": "Bearer "
+        + mint_token(secret, sub="a", tenant="t", permissions=[EXTENSION_READ, EXTENSION_WRITE])
+    }
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://b"
+        ) as c:
+            ext = (
+                await c.post(
+                    "/api/registry/extensions", json={"publisher": "b", "name": "x"}, headers=op
+                )
+            ).json()
+            manifest = {"api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}}
+            v = (
+                await c.post(
+                    f"/api/registry/extensions/{ext['id']}/versions",
+                    json={
+                        "version": "1",
+                        "contentHash": "sha256:" + "0" * 64,
+                        "manifest": manifest,
+                    },
+                    headers=op,
+                )
+            ).json()
+            await c.post(
+                "/api/v1/extensions/install",
+                json={"registryId": ext["id"], "version": "1"},
+                headers=h,
+            )
+            start = time.perf_counter()
+            for i in range(1000):
+                r = await c.post(
+                    "/api/extensions/b.x/schedules",
+                    json={"endpointId": v["endpoints"][0]["id"], "cron": f"{i % 60} * * * *"},
+                    headers=h,
+                )
+                assert r.status_code == 201, r.text
+            return time.perf_counter() - start
+
+
+def machine() -> str:
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores, {mem:.0f} GiB, {platform.python_implementation()} {platform.python_version()}"
+
+
+def commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+
+async def main(only: list[str]) -> None:
+    chosen = [c for c in CONFIGS if not only or c.name in only]
+    stub = Stub()
+    pg = PostgresServer.start() if any(c.database == "postgres" for c in chosen) else None
+    results = []
+    floors: dict[int, float] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            for n in sorted({c.due for c in chosen}):
+                floors[n] = await floor(stub, n)
+                print(f"floor N={n}: {floors[n]:.3f} s", flush=True)
+            api_s = await api_create_1000(tmp)
+            print(f"create 1,000 schedules through the HTTP API: {api_s:.1f} s", flush=True)
+            for cfg in chosen:
+                print(f"running {cfg.name} ...", flush=True)
+                r = await run_config(cfg, stub, pg, tmp)
+                r["floor"] = round(floors[cfg.due], 3)
+                r["ratio"] = round(r["makespan"] / floors[cfg.due], 1)
+                results.append(r)
+                print(json.dumps(r), flush=True)
+    finally:
+        stub.stop()
+        if pg is not None:
+            pg.stop()
+    report(results, api_s)
+
+
+def report(results: list[dict[str, Any]], api_s: float) -> None:
+    head = (
+        "| config | N | stored | create s | lag p50 | p95 | p99 | max | makespan s | "
+        "floor s | ÷ floor | dup | missing | CPU s | peak RSS MB | idle CPU % |"
+    )
+    lines = [
+        f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — burst, commit {commit()}",
+        "",
+        f"Machine: {machine()}. Command: `.venv/bin/python bench/burst.py`. "
+        f"Creating 1,000 schedules through the HTTP API: {api_s:.1f} s.",
+        "",
+        head,
+        "|" + "|".join(["---"] * 16) + "|",
+    ]
+    for r in results:
+        lag = r["lag"]
+        lines.append(
+            f"| {r['config']} | {r['N']} | {r['stored']} | {r['create_s']} | {lag['p50']} | "
+            f"{lag['p95']} | {lag['p99']} | {lag['max']} | {r['makespan']} | {r['floor']} | "
+            f"{r['ratio']} | {r['duplicates']} | {r['missing']} | {r['cpu_s']} | {r['rss_mb']} | "
+            f"{r['idle_cpu_pct']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with (ROOT / "bench" / "RESULTS.md").open("a") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", action="append", default=[], help="configuration name; repeatable")
+    asyncio.run(main(ap.parse_args().only))
