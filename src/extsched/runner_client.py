@@ -6,9 +6,8 @@ ten times faster than httpx on this kind of machine (see the shared benchmark no
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
+import orjson
 
 from extsched.domain.invocation import AttemptResult, Invocation, build_request, read_response
 
@@ -42,7 +41,7 @@ class RunnerClient:
         headers, body = build_request(inv, self.service_token)
         session = await self._client()
         timeout = aiohttp.ClientTimeout(total=inv.timeout_ms / 1000)
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = orjson.dumps(body)
         try:
             async with session.post(self.url, data=data, headers=headers, timeout=timeout) as resp:
                 declared = resp.content_length

@@ -15,6 +15,11 @@ ERROR_BODY_CHARS = 500
 MAX_ERROR_CHARS = 4000
 
 
+def compact_json_bytes(value: Any) -> bytes:
+    """The payload's compact UTF-8 JSON (no spaces, non-ASCII kept), as validation measured it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def iso_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -58,7 +63,7 @@ def build_request(
     }
     if has_body:
         http_headers["content-type"] = "application/json"
-        encoded = json.dumps(inv.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        encoded = compact_json_bytes(inv.payload)
         http["body_b64"] = base64.b64encode(encoded).decode()
     body: dict[str, Any] = {
         "context": {

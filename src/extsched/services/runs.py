@@ -7,7 +7,6 @@ activity would call the same functions. No database transaction is open while th
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -340,7 +339,8 @@ class RunExecutor:
             return blocked
         assert ctx.schedule and ctx.install and ctx.version and ctx.endpoint
         run, inst = ctx.run, ctx.install
-        request_id = str(uuid.uuid4())
+        # New per attempt, and traceable: the run id and the attempt number.
+        request_id = f"{run.id}.{run.attempt}"
         invocation = Invocation(
             run_id=run.id,
             request_id=request_id,
@@ -382,7 +382,7 @@ class RunExecutor:
         run = ctx.run
         attempt_row = {
             "tenant_id": run.tenant_id,
-            "id": new_id(),
+            "id": request_id,
             "run_id": run.id,
             "schedule_id": run.schedule_id,
             "attempt": run.attempt,
