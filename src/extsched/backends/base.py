@@ -11,7 +11,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 KEY_PREFIX = "extsched"
 
@@ -73,9 +75,15 @@ class BackendError(Exception):
 
 
 class JobRunner(abc.ABC):
-    """A scheduling backend. Implementations: memory (tests), embedded, temporal."""
+    """A scheduling backend. Implementations: memory (tests), embedded, temporal.
+
+    A *transactional* backend keeps its state in the service's own database: the service then calls
+    ``ensure_in``/``delete_in`` inside the transaction that changes the schedule row, so the two
+    change together, and no sync intent is needed.
+    """
 
     name: str = "abstract"
+    transactional: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
@@ -112,3 +120,28 @@ class JobRunner(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release connections; the default has none."""
+
+    async def ensure_in(
+        self, conn: AsyncConnection, key: str, spec: ScheduleSpec, *, paused: bool
+    ) -> None:
+        """``ensure_schedule`` inside the caller's transaction (transactional backends only)."""
+        raise NotImplementedError
+
+    async def delete_in(self, conn: AsyncConnection, key: str) -> None:
+        """``delete`` inside the caller's transaction (transactional backends only)."""
+        raise NotImplementedError
+
+    def notify_changed(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Called after a transaction that used ``ensure_in``/``delete_in`` committed."""
+
+    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, tuple[ScheduleSpec, bool]]:
+        """Every schedule under ``prefix`` with its spec and paused flag, for reconciliation.
+
+        The default asks ``describe`` key by key; a backend that can answer in bulk should.
+        """
+        result: dict[str, tuple[ScheduleSpec, bool]] = {}
+        for key in await self.list_keys(prefix):
+            found = await self.describe(key)
+            if found is not None:
+                result[key] = (found.spec, found.paused)
+        return result

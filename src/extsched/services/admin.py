@@ -9,7 +9,6 @@ from extsched.domain.records import Schedule, TenantSettings
 from extsched.errors import ScheduleNotFound
 from extsched.services import audit
 from extsched.services.caller import Caller
-from extsched.services.schedules import ScheduleService
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
@@ -24,13 +23,11 @@ class AdminService:
         db: Database,
         clock: Clock,
         sync: SyncService,
-        schedules: ScheduleService,
         tenants: TenantService,
     ) -> None:
         self.db = db
         self.clock = clock
         self.sync = sync
-        self.schedules = schedules
         self.tenants = tenants
 
     async def list_schedules(
@@ -62,7 +59,7 @@ class AdminService:
                 raise ScheduleNotFound(f"schedule {schedule_id} not found")
             await repo.delete(tenant_id, schedule_id)
             await repo.delete_runs(tenant_id, schedule_id)
-            await repo.add_intent(tenant_id, schedule_id, current.install_id, now)
+            await self.sync.stage(conn, tenant_id, current.install_id, schedule_id, now)
             details: dict[str, Any] = {
                 **audit.changes({"cron": current.cron}, None),
                 "byOperator": True,

@@ -59,19 +59,23 @@ class Services:
             service_token=settings.runner_service_token,
             max_response_bytes=settings.runner_max_response_bytes,
         )
+        embedded: EmbeddedJobRunner | None = None
+        if backend is None:
+            if settings.backend != "embedded":
+                raise ConfigError("EXTSCHED_BACKEND: only 'embedded' is available in this build")
+            backend = embedded = EmbeddedJobRunner(db, clock)
+        sync = SyncService(db, backend, clock)
         executor = RunExecutor(
             db,
             clock,
             client,
             metrics,
+            sync,
             timeout_ms=settings.gateway_timeout_ms,
             auto_disable_after=settings.auto_disable_after_failures,
         )
         engine = None
-        if backend is None:
-            if settings.backend != "embedded":
-                raise ConfigError("EXTSCHED_BACKEND: only 'embedded' is available in this build")
-            embedded = EmbeddedJobRunner(db, clock)
+        if embedded is not None:
             engine = EmbeddedEngine(
                 db,
                 clock,
@@ -81,8 +85,6 @@ class Services:
                 catchup_window=timedelta(seconds=settings.catchup_window_seconds),
                 concurrency=settings.worker_concurrency,
             )
-            backend = embedded
-        sync = SyncService(db, backend, clock)
         installs = InstallService(db, clock, sync)
         tenants = TenantService(db, clock, sync)
         schedules = ScheduleService(
@@ -112,7 +114,7 @@ class Services:
             engine=engine,
             lifecycle=LifecycleService(db, clock, installs, sync, backend),
             reconciler=Reconciler(db, backend),
-            admin=AdminService(db, clock, sync, schedules, tenants),
+            admin=AdminService(db, clock, sync, tenants),
         )
 
     async def close(self) -> None:

@@ -101,7 +101,7 @@ class InstallService:
         now = self.clock.now()
         touched = []
         for s in await repo.list_for_install(install.tenant_id, install.id):
-            await repo.add_intent(install.tenant_id, s.id, install.id, now)
+            await self.sync.stage(conn, install.tenant_id, install.id, s.id, now)
             touched.append((install.id, s.id))
         return touched
 
@@ -178,10 +178,11 @@ class InstallService:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             check_revision(install.revision, expected_revision)
             if install.enabled != enabled:
-                touched = await self._touch_schedules(conn, install)
                 await InstallRepo(conn).update(
                     caller.tenant_id, install.id, now=now, enabled=enabled
                 )
+                # After the update: a transactional backend reads the new state right here.
+                touched = await self._touch_schedules(conn, install)
                 await audit.record(
                     conn,
                     caller,

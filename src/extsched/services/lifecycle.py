@@ -175,7 +175,7 @@ class LifecycleService:
                 )
                 touched.append(s.id)
             for schedule_id in touched:
-                await schedules.add_intent(caller.tenant_id, schedule_id, install.id, now)
+                await self.sync.stage(conn, caller.tenant_id, install.id, schedule_id, now)
             old = await RegistryRepo(conn).get_version(install.version_id)
             await InstallRepo(conn).update(
                 caller.tenant_id, install.id, now=now, version_id=target.id

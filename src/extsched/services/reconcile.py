@@ -76,14 +76,14 @@ class Reconciler:
     async def run(self, *, dry_run: bool = False, tenant_id: str | None = None) -> list[Change]:
         desired = await self.desired(tenant_id)
         prefix = f"{KEY_PREFIX}:{tenant_id}:" if tenant_id else KEY_PREFIX
-        actual_keys = set(await self.backend.list_keys(prefix))
+        actual = await self.backend.snapshot(prefix)
         changes: list[Change] = []
-        for key in sorted(actual_keys - desired.keys()):
+        for key in sorted(actual.keys() - desired.keys()):
             changes.append(Change(key, "delete", "no such schedule in the database"))
             if not dry_run:
                 await self.backend.delete(key)
         for key, (spec, paused) in sorted(desired.items()):
-            change = await self._compare(key, spec, paused, key in actual_keys)
+            change = self._compare(key, spec, paused, actual.get(key))
             if change is None:
                 continue
             changes.append(change)
@@ -95,18 +95,19 @@ class Reconciler:
             )
         return changes
 
-    async def _compare(
-        self, key: str, spec: ScheduleSpec, paused: bool, exists: bool
+    @staticmethod
+    def _compare(
+        key: str, spec: ScheduleSpec, paused: bool, current: tuple[ScheduleSpec, bool] | None
     ) -> Change | None:
-        current = await self.backend.describe(key) if exists else None
         if current is None:
             return Change(
                 key, "create", "missing from the backend" + (" (paused)" if paused else "")
             )
-        have = (current.spec.cron, current.spec.timezone, current.spec.jitter_seconds)
+        have_spec, have_paused = current
+        have = (have_spec.cron, have_spec.timezone, have_spec.jitter_seconds)
         want = (spec.cron, spec.timezone, spec.jitter_seconds)
         if have != want:
             return Change(key, "update", f"backend has {have}, database says {want}")
-        if current.paused != paused:
+        if have_paused != paused:
             return Change(key, "pause" if paused else "resume", "paused state differs")
         return None

@@ -22,11 +22,12 @@ from extsched.domain.records import Endpoint, Install, Run, Schedule, Version
 from extsched.ids import new_id
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
+from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import to_install
 from extsched.store.registry_repo import to_endpoint, to_version
 from extsched.store.run_repo import RunRepo
-from extsched.store.schedule_repo import ScheduleRepo, to_schedule
+from extsched.store.schedule_repo import to_schedule
 from extsched.store.tables import extension_api_endpoint as ep_t
 from extsched.store.tables import extension_version as ver_t
 from extsched.store.tables import tenant_extension_install as inst_t
@@ -322,10 +323,12 @@ class RunExecutor:
         clock: Clock,
         client: RunnerClient,
         metrics: Metrics,
+        sync: SyncService,
         *,
         timeout_ms: int = 30_000,
         auto_disable_after: int | None = None,
     ) -> None:
+        self.sync = sync
         self.db = db
         self.clock = clock
         self.client = client
@@ -553,7 +556,7 @@ class RunExecutor:
             .values(enabled=False, disabled_reason=reason, updated_at=now)
         )
         if result.rowcount:
-            await ScheduleRepo(conn).add_intent(run.tenant_id, run.schedule_id, run.install_id, now)
+            await self.sync.stage(conn, run.tenant_id, run.install_id, run.schedule_id, now)
             log.warning(
                 "schedule disabled",
                 extra={

@@ -342,7 +342,7 @@ class ScheduleService:
                 await repo.insert(schedule)
             except IntegrityError as exc:
                 raise _name_taken(name or "") from exc
-            await repo.add_intent(caller.tenant_id, schedule.id, install.id, now)
+            await self.sync.stage(conn, caller.tenant_id, install.id, schedule.id, now)
             await audit.record(
                 conn,
                 caller,
@@ -400,7 +400,7 @@ class ScheduleService:
                     raise _name_taken(name or "") from exc
                 if not ok:  # cannot happen under the row lock; kept as the last line of defence
                     check_revision(current.revision + 1, current.revision)
-                await repo.add_intent(caller.tenant_id, current.id, install.id, now)
+                await self.sync.stage(conn, caller.tenant_id, install.id, current.id, now)
                 await audit.record(
                     conn, caller, "schedule.updated", "schedule", current.id, changed, now
                 )
@@ -425,7 +425,7 @@ class ScheduleService:
             repo = ScheduleRepo(conn)
             await repo.delete(caller.tenant_id, current.id)
             await repo.delete_runs(caller.tenant_id, current.id)
-            await repo.add_intent(caller.tenant_id, current.id, install.id, now)
+            await self.sync.stage(conn, caller.tenant_id, install.id, current.id, now)
             await audit.record(
                 conn,
                 caller,
@@ -462,7 +462,7 @@ class ScheduleService:
                 await repo.update(
                     caller.tenant_id, s.id, revision=s.revision, now=now, enabled=enabled, **extra
                 )
-                await repo.add_intent(caller.tenant_id, s.id, install.id, now)
+                await self.sync.stage(conn, caller.tenant_id, install.id, s.id, now)
                 changed.append(s.id)
             if changed:
                 await audit.record(

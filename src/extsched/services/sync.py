@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from extsched.backends.base import JobRunner, schedule_key, spec_for
+from extsched.backends.base import JobRunner, ScheduleSpec, schedule_key, spec_for
 from extsched.clock import Clock
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
@@ -57,8 +58,53 @@ class SyncService:
                 failed += 1
         return SyncOutcome(applied, failed)
 
+    async def stage(
+        self,
+        conn: AsyncConnection,
+        tenant_id: str,
+        install_id: str,
+        schedule_id: str,
+        now: datetime,
+    ) -> None:
+        """Inside the transaction that changed a schedule (or its install or tenant): make the
+        backend follow. A transactional backend changes in this same transaction; any other gets
+        a sync intent, applied after commit by ``apply``."""
+        if not self.backend.transactional:
+            await ScheduleRepo(conn).add_intent(tenant_id, schedule_id, install_id, now)
+            return
+        key = schedule_key(tenant_id, install_id, schedule_id)
+        desired = await self._desired(conn, tenant_id, install_id, schedule_id)
+        if desired is None:
+            await self.backend.delete_in(conn, key)
+        else:
+            await self.backend.ensure_in(conn, key, desired[0], paused=desired[1])
+
+    async def _desired(
+        self, conn: AsyncConnection, tenant_id: str, install_id: str, schedule_id: str
+    ) -> tuple[ScheduleSpec, bool] | None:
+        """The backend entry a schedule should have (spec, paused), or None: no entry."""
+        schedule = await ScheduleRepo(conn).get(tenant_id, schedule_id)
+        if schedule is None:
+            return None
+        install = await InstallRepo(conn).get(tenant_id, install_id)
+        paused_tenant = (await TenantRepo(conn).settings(tenant_id)).schedules_paused
+        firing = schedule.enabled and install is not None and install.enabled and not paused_tenant
+        spec = spec_for(
+            tenant_id,
+            install_id,
+            schedule_id,
+            schedule.cron,
+            schedule.timezone,
+            schedule.jitter_seconds,
+        )
+        return spec, not firing
+
     async def apply(self, tenant_id: str, install_id: str, schedule_id: str) -> bool:
-        """Make the backend match one schedule; True when done (its intents are then cleared)."""
+        """After commit: make the backend match one schedule; True when done (its intents are
+        then cleared). A transactional backend already changed with the row: it is only told."""
+        if self.backend.transactional:
+            self.backend.notify_changed()
+            return True
         async with self.db.connect() as conn:
             # Intents read before the state: one added after this read survives for the next pass.
             intent_ids = list(
@@ -71,29 +117,13 @@ class SyncService:
                     )
                 ).scalars()
             )
-            schedule = await ScheduleRepo(conn).get(tenant_id, schedule_id)
-            install = await InstallRepo(conn).get(tenant_id, install_id)
-            paused_tenant = (await TenantRepo(conn).settings(tenant_id)).schedules_paused
+            desired = await self._desired(conn, tenant_id, install_id, schedule_id)
         key = schedule_key(tenant_id, install_id, schedule_id)
         try:
-            if schedule is None:
+            if desired is None:
                 await self.backend.delete(key)
             else:
-                firing = (
-                    schedule.enabled
-                    and install is not None
-                    and install.enabled
-                    and not paused_tenant
-                )
-                spec = spec_for(
-                    tenant_id,
-                    install_id,
-                    schedule_id,
-                    schedule.cron,
-                    schedule.timezone,
-                    schedule.jitter_seconds,
-                )
-                await self.backend.ensure_schedule(key, spec, paused=not firing)
+                await self.backend.ensure_schedule(key, desired[0], paused=desired[1])
         except Exception as exc:  # any backend failure is retried later, never lost
             log.warning(
                 "backend sync failed; will retry",

@@ -74,7 +74,7 @@ class TenantService:
             if before.schedules_paused != after.schedules_paused:
                 schedules = ScheduleRepo(conn)
                 for s in await schedules.list_for_tenant(caller.tenant_id):
-                    await schedules.add_intent(caller.tenant_id, s.id, s.install_id, now)
+                    await self.sync.stage(conn, caller.tenant_id, s.install_id, s.id, now)
                     resync.append((s.install_id, s.id))
         for install_id, schedule_id in resync:
             await self.sync.apply(caller.tenant_id, install_id, schedule_id)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.backends.base import (
     KEY_PREFIX,
@@ -28,6 +29,7 @@ from extsched.store.tables import embedded_schedule as emb_t
 
 class EmbeddedJobRunner(JobRunner):
     name = "embedded"
+    transactional = True
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
@@ -48,40 +50,51 @@ class EmbeddedJobRunner(JobRunner):
         }
 
     async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
+        async with self.db.transaction() as conn:
+            await self.ensure_in(conn, key, spec, paused=paused)
+        self.notify_changed()
+
+    async def ensure_in(
+        self, conn: AsyncConnection, key: str, spec: ScheduleSpec, *, paused: bool
+    ) -> None:
         tenant_id, install_id, schedule_id = parse_key(key)
         now = self.clock.now()
-        async with self.db.transaction() as conn:
-            row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
-            values: dict[str, Any] = {
-                "install_id": install_id,
-                "cron": spec.cron,
-                "timezone": spec.timezone,
-                "jitter_seconds": spec.jitter_seconds,
-                "paused": paused,
-                "updated_at": now,
-            }
-            if paused:
-                values.update(next_fire_for=None, fire_at=None)
-            elif row is None:
-                values.update(self._next(spec, schedule_id, now))
-            else:
-                changed = (row.cron, row.timezone, row.jitter_seconds) != (
-                    spec.cron,
-                    spec.timezone,
-                    spec.jitter_seconds,
+        row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        values: dict[str, Any] = {
+            "install_id": install_id,
+            "cron": spec.cron,
+            "timezone": spec.timezone,
+            "jitter_seconds": spec.jitter_seconds,
+            "paused": paused,
+            "updated_at": now,
+        }
+        if paused:
+            values.update(next_fire_for=None, fire_at=None)
+        elif row is None:
+            values.update(self._next(spec, schedule_id, now))
+        else:
+            changed = (row.cron, row.timezone, row.jitter_seconds) != (
+                spec.cron,
+                spec.timezone,
+                spec.jitter_seconds,
+            )
+            if changed or row.paused or row.next_fire_for is None:
+                # Never again an occurrence that already fired, never a back-fill.
+                after = max(now, row.last_fired_for) if row.last_fired_for else now
+                values.update(self._next(spec, schedule_id, after))
+        if row is None:
+            await conn.execute(
+                emb_t.insert().values(
+                    tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None, **values
                 )
-                if changed or row.paused or row.next_fire_for is None:
-                    # Never again an occurrence that already fired, never a back-fill.
-                    after = max(now, row.last_fired_for) if row.last_fired_for else now
-                    values.update(self._next(spec, schedule_id, after))
-            if row is None:
-                await conn.execute(
-                    emb_t.insert().values(
-                        tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None, **values
-                    )
-                )
-            else:
-                await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
+            )
+        elif any(getattr(row, k) != v for k, v in values.items() if k != "updated_at"):
+            await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
+
+    async def delete_in(self, conn: AsyncConnection, key: str) -> None:
+        await conn.execute(emb_t.delete().where(*self._where(key)))
+
+    def notify_changed(self) -> None:
         self.schedules_changed.set()
 
     async def _require(self, key: str) -> Any:
@@ -101,8 +114,8 @@ class EmbeddedJobRunner(JobRunner):
 
     async def delete(self, key: str) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(emb_t.delete().where(*self._where(key)))
-        self.schedules_changed.set()
+            await self.delete_in(conn, key)
+        self.notify_changed()
 
     async def trigger(self, key: str, run: TriggerRequest) -> None:
         # The run row is already queued in this database; the worker only needs waking.
@@ -118,6 +131,12 @@ class EmbeddedJobRunner(JobRunner):
             rest = iter_occurrences(row.cron, row.timezone, row.next_fire_for)
             upcoming = [row.next_fire_for, *itertools.islice(rest, 4)]
         return BackendSchedule(key, _spec(row), row.paused, upcoming)
+
+    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, tuple[ScheduleSpec, bool]]:
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(emb_t.select())).all()
+        found = {schedule_key(r.tenant_id, r.install_id, r.schedule_id): r for r in rows}
+        return {k: (_spec(r), r.paused) for k, r in found.items() if k.startswith(prefix)}
 
     async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
         async with self.db.connect() as conn:
