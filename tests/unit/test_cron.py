@@ -204,3 +204,46 @@ def test_occurrence_properties(expr: str, tz: str, after: datetime) -> None:
         matches = next(CronSim(expr, naive - timedelta(minutes=1))) == naive
         shifted = local.dst() != (local - timedelta(hours=1)).dst()
         assert matches or shifted
+
+
+def _brute_consecutive(p: cron.ParsedCron) -> bool:
+    """Walk eight calendar years (two leap cycles of weekday alignments) day by day."""
+    start = datetime(2000, 1, 1).date()
+    days = [start + timedelta(days=i) for i in range(366 * 4 + 365 * 4 + 1)]
+
+    def fires(d: object) -> bool:
+        assert hasattr(d, "month")
+        if d.month not in p.months:  # type: ignore[attr-defined]
+            return False
+        if p.dom_restricted:
+            return d.day in p.days  # type: ignore[attr-defined]
+        if p.dow_restricted:
+            return d.isoweekday() % 7 in p.weekdays  # type: ignore[attr-defined]
+        return True
+
+    return any(fires(a) and fires(b) for a, b in itertools.pairwise(days))
+
+
+day_lists = st.lists(st.integers(1, 31), min_size=1, max_size=4, unique=True)
+month_lists = st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True)
+weekday_lists = st.lists(st.integers(0, 6), min_size=1, max_size=3, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    days=day_lists,
+    months=month_lists,
+    weekdays=weekday_lists,
+    which=st.sampled_from(["dom", "dow", "none"]),
+)
+def test_the_consecutive_days_rule_matches_the_calendar(
+    days: list[int], months: list[int], weekdays: list[int], which: str
+) -> None:
+    dom = ",".join(map(str, days)) if which == "dom" else "*"
+    dow = ",".join(map(str, weekdays)) if which == "dow" else "*"
+    expr = f"0 0 {dom} {','.join(map(str, months))} {dow}"
+    try:
+        p = cron.parse(expr)
+    except CronInvalid:
+        return  # a combination that never fires
+    assert cron.fires_on_consecutive_days(p) == _brute_consecutive(p)

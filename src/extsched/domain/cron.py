@@ -13,7 +13,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,28 +169,25 @@ def parse(expr: Any) -> ParsedCron:
     return parsed
 
 
-def _day_matches(p: ParsedCron, d: date) -> bool:
-    if d.month not in p.months:
-        return False
-    if p.dom_restricted:
-        return d.day in p.days
-    if p.dow_restricted:
-        return (d.isoweekday() % 7) in p.weekdays
-    return True
-
-
-@lru_cache(maxsize=1)
-def _calendar() -> tuple[date, ...]:
-    # Eight years starting on a leap year cover every month length and weekday alignment twice.
-    start = date(2000, 1, 1)
-    return tuple(start + timedelta(days=i) for i in range(366 + 365 * 3 + 366 + 365 * 3 + 1))
-
-
 def fires_on_consecutive_days(p: ParsedCron) -> bool:
-    if not p.dom_restricted and not p.dow_restricted:
+    """Whether two calendar days in a row can both fire (then the gap across midnight counts)."""
+    if p.dow_restricted:
+        # Every month holds every pair of neighbouring weekdays, Saturday-Sunday included.
+        return any((d + 1) % 7 in p.weekdays for d in p.weekdays)
+    if not p.dom_restricted:
         return True
-    days = _calendar()
-    return any(_day_matches(p, a) and _day_matches(p, b) for a, b in itertools.pairwise(days))
+    longest = max(DAYS_IN_MONTH[m] for m in p.months)
+    if any(d + 1 in p.days and d + 1 <= longest for d in p.days):
+        return True
+    # Across a month's end: its last day (28 or 29 for February) fires, and the 1st of the next.
+    if 1 not in p.days:
+        return False
+    for m in p.months:
+        following = m % 12 + 1
+        last_days = {28, 29} if m == 2 else {DAYS_IN_MONTH[m]}
+        if following in p.months and last_days & p.days:
+            return True
+    return False
 
 
 def shortest_gap_minutes(p: ParsedCron) -> int | None:
