@@ -24,6 +24,7 @@ from extsched.domain.records import Endpoint, Install, Run, Schedule
 from extsched.errors import (
     NameTaken,
     QuotaExceeded,
+    RevisionConflict,
     ScheduleNotFound,
     ValidationFailed,
 )
@@ -398,8 +399,8 @@ class ScheduleService:
                     )
                 except IntegrityError as exc:
                     raise _name_taken(name or "") from exc
-                if not ok:  # cannot happen under the row lock; kept as the last line of defence
-                    check_revision(current.revision + 1, current.revision)
+                if not ok:  # the row moved on between read and write (the row lock prevents it)
+                    raise RevisionConflict("the schedule changed meanwhile; reload and retry")
                 await self.sync.stage(conn, caller.tenant_id, install.id, current.id, now)
                 await audit.record(
                     conn, caller, "schedule.updated", "schedule", current.id, changed, now
