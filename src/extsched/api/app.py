@@ -102,8 +102,11 @@ RECONCILE_SECONDS = 300.0
 
 
 async def sync_loop(svc: Services) -> None:
-    """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then."""
-    since_reconcile = RECONCILE_SECONDS
+    """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then.
+
+    The first reconcile comes a minute after start, not during it: start-up stays quick and a
+    restarting fleet does not scan the table all at once."""
+    since_reconcile = RECONCILE_SECONDS - 60.0
     while True:
         await asyncio.sleep(SYNC_RETRY_SECONDS)
         since_reconcile += SYNC_RETRY_SECONDS

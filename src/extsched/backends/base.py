@@ -52,6 +52,14 @@ def spec_for(
     )
 
 
+# What reconciliation compares: compact, so a hundred thousand of them stay small.
+State = tuple[str, str, int, bool]
+
+
+def state_of(spec: ScheduleSpec, paused: bool) -> State:
+    return (spec.cron, spec.timezone, spec.jitter_seconds, paused)
+
+
 @dataclass(frozen=True)
 class BackendSchedule:
     """What ``describe`` reports of one backend schedule."""
@@ -134,14 +142,14 @@ class JobRunner(abc.ABC):
     def notify_changed(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Called after a transaction that used ``ensure_in``/``delete_in`` committed."""
 
-    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, tuple[ScheduleSpec, bool]]:
-        """Every schedule under ``prefix`` with its spec and paused flag, for reconciliation.
+    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, State]:
+        """Every schedule under ``prefix`` as (cron, timezone, jitter, paused), for reconciliation.
 
         The default asks ``describe`` key by key; a backend that can answer in bulk should.
         """
-        result: dict[str, tuple[ScheduleSpec, bool]] = {}
+        result: dict[str, State] = {}
         for key in await self.list_keys(prefix):
             found = await self.describe(key)
             if found is not None:
-                result[key] = (found.spec, found.paused)
+                result[key] = state_of(found.spec, found.paused)
         return result

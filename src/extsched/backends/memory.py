@@ -10,7 +10,9 @@ from extsched.backends.base import (
     BackendSchedule,
     JobRunner,
     ScheduleSpec,
+    State,
     TriggerRequest,
+    state_of,
 )
 from extsched.clock import Clock, SystemClock
 from extsched.domain.cron import occurrences
@@ -66,8 +68,8 @@ class MemoryJobRunner(JobRunner):
         )
         return BackendSchedule(key, spec, paused, upcoming)
 
-    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, tuple[ScheduleSpec, bool]]:
-        return {k: v for k, v in self.schedules.items() if k.startswith(prefix)}
+    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, State]:
+        return {k: state_of(*v) for k, v in self.schedules.items() if k.startswith(prefix)}
 
     async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
         return sorted(k for k in self.schedules if k.startswith(prefix))

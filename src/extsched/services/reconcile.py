@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from extsched.backends.base import KEY_PREFIX, JobRunner, ScheduleSpec, schedule_key, spec_for
+from extsched.backends.base import KEY_PREFIX, JobRunner, State, parse_key, schedule_key, spec_for
 from extsched.store.db import Database
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
@@ -36,7 +36,7 @@ class Reconciler:
         self.db = db
         self.backend = backend
 
-    async def desired(self, tenant_id: str | None = None) -> dict[str, tuple[ScheduleSpec, bool]]:
+    async def desired(self, tenant_id: str | None = None) -> dict[str, State]:
         firing = (
             sched_t.c.enabled
             & inst_t.c.enabled
@@ -58,19 +58,10 @@ class Reconciler:
         )
         if tenant_id is not None:
             q = q.where(sched_t.c.tenant_id == tenant_id)
-        result: dict[str, tuple[ScheduleSpec, bool]] = {}
+        result: dict[str, State] = {}
         async with self.db.connect() as conn:
-            for row in await conn.execute(q):
-                key = schedule_key(row.tenant_id, row.install_id, row.id)
-                spec = spec_for(
-                    row.tenant_id,
-                    row.install_id,
-                    row.id,
-                    row.cron,
-                    row.timezone,
-                    row.jitter_seconds,
-                )
-                result[key] = (spec, not row.firing)
+            for t, i, s, cron, tz, jitter, fires in await conn.execute(q):
+                result[schedule_key(t, i, s)] = (cron, tz, jitter, not fires)
         return result
 
     async def run(self, *, dry_run: bool = False, tenant_id: str | None = None) -> list[Change]:
@@ -82,13 +73,17 @@ class Reconciler:
             changes.append(Change(key, "delete", "no such schedule in the database"))
             if not dry_run:
                 await self.backend.delete(key)
-        for key, (spec, paused) in sorted(desired.items()):
-            change = self._compare(key, spec, paused, actual.get(key))
+        for key, want in sorted(desired.items()):
+            change = self._compare(key, want, actual.get(key))
             if change is None:
                 continue
             changes.append(change)
             if not dry_run:
-                await self.backend.ensure_schedule(key, spec, paused=paused)
+                cron, tz, jitter, paused = want
+                t, i, s = parse_key(key)
+                await self.backend.ensure_schedule(
+                    key, spec_for(t, i, s, cron, tz, jitter), paused=paused
+                )
         for c in changes:
             log.info(
                 "reconcile %s %s: %s%s", c.action, c.key, c.detail, " (dry run)" if dry_run else ""
@@ -96,18 +91,12 @@ class Reconciler:
         return changes
 
     @staticmethod
-    def _compare(
-        key: str, spec: ScheduleSpec, paused: bool, current: tuple[ScheduleSpec, bool] | None
-    ) -> Change | None:
-        if current is None:
-            return Change(
-                key, "create", "missing from the backend" + (" (paused)" if paused else "")
-            )
-        have_spec, have_paused = current
-        have = (have_spec.cron, have_spec.timezone, have_spec.jitter_seconds)
-        want = (spec.cron, spec.timezone, spec.jitter_seconds)
-        if have != want:
-            return Change(key, "update", f"backend has {have}, database says {want}")
-        if have_paused != paused:
-            return Change(key, "pause" if paused else "resume", "paused state differs")
+    def _compare(key: str, want: State, have: State | None) -> Change | None:
+        if have is None:
+            suffix = " (paused)" if want[3] else ""
+            return Change(key, "create", "missing from the backend" + suffix)
+        if have[:3] != want[:3]:
+            return Change(key, "update", f"backend has {have[:3]}, database says {want[:3]}")
+        if have[3] != want[3]:
+            return Change(key, "pause" if want[3] else "resume", "paused state differs")
         return None

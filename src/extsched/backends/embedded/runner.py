@@ -15,6 +15,7 @@ from extsched.backends.base import (
     BackendSchedule,
     JobRunner,
     ScheduleSpec,
+    State,
     TriggerRequest,
     parse_key,
     schedule_key,
@@ -132,11 +133,23 @@ class EmbeddedJobRunner(JobRunner):
             upcoming = [row.next_fire_for, *itertools.islice(rest, 4)]
         return BackendSchedule(key, _spec(row), row.paused, upcoming)
 
-    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, tuple[ScheduleSpec, bool]]:
+    async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, State]:
+        q = sa.select(
+            emb_t.c.tenant_id,
+            emb_t.c.install_id,
+            emb_t.c.schedule_id,
+            emb_t.c.cron,
+            emb_t.c.timezone,
+            emb_t.c.jitter_seconds,
+            emb_t.c.paused,
+        )
+        result: dict[str, State] = {}
         async with self.db.connect() as conn:
-            rows = (await conn.execute(emb_t.select())).all()
-        found = {schedule_key(r.tenant_id, r.install_id, r.schedule_id): r for r in rows}
-        return {k: (_spec(r), r.paused) for k, r in found.items() if k.startswith(prefix)}
+            for t, i, s, cron, tz, jitter, paused in await conn.execute(q):
+                key = schedule_key(t, i, s)
+                if key.startswith(prefix):
+                    result[key] = (cron, tz, jitter, paused)
+        return result
 
     async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
         async with self.db.connect() as conn:
