@@ -201,6 +201,13 @@ def shortest_gap_minutes(p: ParsedCron) -> int | None:
 
 def validate(expr: Any) -> ParsedCron:
     """Every cron rule of SPEC §5; raises CronInvalid with the rule's message."""
+    if not isinstance(expr, str):
+        raise CronInvalid("cron is required")
+    return _validate_text(expr)
+
+
+@lru_cache(maxsize=1024)  # pure, and tenants reuse a handful of expressions
+def _validate_text(expr: str) -> ParsedCron:
     parsed = parse(expr)
     gap = shortest_gap_minutes(parsed)
     if gap is not None and gap < MIN_INTERVAL_MINUTES:
@@ -215,6 +222,7 @@ def validate(expr: Any) -> ParsedCron:
     return parsed
 
 
+@lru_cache(maxsize=1024)
 def describe(expr: str) -> str:
     """A human description such as 'At 09:00 on Monday through Friday'."""
     try:

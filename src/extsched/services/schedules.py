@@ -20,7 +20,7 @@ from extsched.clock import Clock
 from extsched.domain import cron as cron_rules
 from extsched.domain import schedule_rules as rules
 from extsched.domain.endpoints import unschedulable_reason
-from extsched.domain.records import Endpoint, Install, Run, Schedule
+from extsched.domain.records import Endpoint, Install, Run, Schedule, TenantSettings
 from extsched.errors import (
     NameTaken,
     QuotaExceeded,
@@ -135,10 +135,20 @@ class ScheduleService:
     # Reads ---------------------------------------------------------------------------------------
 
     async def _views(
-        self, conn: AsyncConnection, caller: Caller, install: Install, rows: list[Schedule]
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        install: Install,
+        rows: list[Schedule],
+        *,
+        paused: bool | None = None,
+        endpoints: dict[str, Endpoint] | None = None,
     ) -> list[ScheduleView]:
-        endpoints = await RegistryRepo(conn).get_endpoints([s.endpoint_id for s in rows])
-        paused = (await TenantRepo(conn).settings(caller.tenant_id)).schedules_paused
+        """Representations; ``paused`` and ``endpoints`` save the reads when the caller knows."""
+        if endpoints is None:
+            endpoints = await RegistryRepo(conn).get_endpoints([s.endpoint_id for s in rows])
+        if paused is None:
+            paused = (await TenantRepo(conn).settings(caller.tenant_id)).schedules_paused
         now = self.clock.now()
         views = []
         for s in rows:
@@ -284,14 +294,14 @@ class ScheduleService:
             raise ValidationFailed("the schedule is invalid", field_errors=errors)
         return values, endpoint
 
-    async def _lock_tenant(self, conn: AsyncConnection, tenant_id: str) -> None:
+    async def _lock_tenant(self, conn: AsyncConnection, tenant_id: str) -> TenantSettings:
         """Serialize schedule creation per tenant, so quota counts cannot race (PostgreSQL).
 
         SQLite needs nothing more: BEGIN IMMEDIATE already serializes writers.
         """
         repo = TenantRepo(conn)
         await repo.ensure_settings_row(tenant_id, self.clock.now())
-        await repo.settings(tenant_id, lock=True)
+        return await repo.settings(tenant_id, lock=True)
 
     # Writes ----------------------------------------------------------------------------------------
 
@@ -299,8 +309,9 @@ class ScheduleService:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
-            values, _ = await self._validated(conn, caller, install, body, None)
-            await self._lock_tenant(conn, caller.tenant_id)
+            values, endpoint = await self._validated(conn, caller, install, body, None)
+            assert endpoint is not None
+            paused = (await self._lock_tenant(conn, caller.tenant_id)).schedules_paused
             repo = ScheduleRepo(conn)
             name = values.get("name")
             if name is not None and await repo.name_taken(caller.tenant_id, install.id, name):
@@ -343,7 +354,14 @@ class ScheduleService:
                 await repo.insert(schedule)
             except IntegrityError as exc:
                 raise _name_taken(name or "") from exc
-            await self.sync.stage(conn, caller.tenant_id, install.id, schedule.id, now)
+            await self.sync.stage(
+                conn,
+                caller.tenant_id,
+                install.id,
+                schedule.id,
+                now,
+                known=(schedule, install, paused),
+            )
             await audit.record(
                 conn,
                 caller,
@@ -353,7 +371,10 @@ class ScheduleService:
                 audit.changes(None, audit_fields(schedule)),
                 now,
             )
-            view = (await self._views(conn, caller, install, [schedule]))[0]
+            views = await self._views(
+                conn, caller, install, [schedule], paused=paused, endpoints={endpoint.id: endpoint}
+            )
+            view = views[0]
         await self.sync.apply(caller.tenant_id, install.id, schedule.id)
         return view
 
@@ -369,7 +390,7 @@ class ScheduleService:
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             current = await self._find(conn, caller, install, schedule_id, lock=True)
-            values, _ = await self._validated(conn, caller, install, body, current)
+            values, endpoint = await self._validated(conn, caller, install, body, current)
             if (
                 values.get("enabled") is True
                 and not current.enabled
@@ -382,6 +403,7 @@ class ScheduleService:
                         "the schedule is invalid", field_errors={"endpointId": problem}
                     )
             check_revision(current.revision, expected_revision)
+            paused = (await TenantRepo(conn).settings(caller.tenant_id)).schedules_paused
             repo = ScheduleRepo(conn)
             name = values.get("name")
             if name is not None and await repo.name_taken(
@@ -401,12 +423,23 @@ class ScheduleService:
                     raise _name_taken(name or "") from exc
                 if not ok:  # the row moved on between read and write (the row lock prevents it)
                     raise RevisionConflict("the schedule changed meanwhile; reload and retry")
-                await self.sync.stage(conn, caller.tenant_id, install.id, current.id, now)
+                updated = replace(updated, revision=current.revision + 1, updated_at=now)
+                await self.sync.stage(
+                    conn,
+                    caller.tenant_id,
+                    install.id,
+                    current.id,
+                    now,
+                    known=(updated, install, paused),
+                )
                 await audit.record(
                     conn, caller, "schedule.updated", "schedule", current.id, changed, now
                 )
-                updated = await self._find(conn, caller, install, current.id)
-            view = (await self._views(conn, caller, install, [updated]))[0]
+            known_endpoints = {endpoint.id: endpoint} if endpoint is not None else None
+            views = await self._views(
+                conn, caller, install, [updated], paused=paused, endpoints=known_endpoints
+            )
+            view = views[0]
         if changed["before"]:
             await self.sync.apply(caller.tenant_id, install.id, current.id)
         return view

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.backends.base import JobRunner, ScheduleSpec, schedule_key, spec_for
 from extsched.clock import Clock
+from extsched.domain.records import Install, Schedule
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
 from extsched.store.schedule_repo import ScheduleRepo
@@ -65,15 +66,22 @@ class SyncService:
         install_id: str,
         schedule_id: str,
         now: datetime,
+        *,
+        known: tuple[Schedule, Install, bool] | None = None,
     ) -> None:
         """Inside the transaction that changed a schedule (or its install or tenant): make the
         backend follow. A transactional backend changes in this same transaction; any other gets
-        a sync intent, applied after commit by ``apply``."""
+        a sync intent, applied after commit by ``apply``. ``known`` (the schedule as written, its
+        install and the tenant's pause flag) saves re-reading them."""
         if not self.backend.transactional:
             await ScheduleRepo(conn).add_intent(tenant_id, schedule_id, install_id, now)
             return
         key = schedule_key(tenant_id, install_id, schedule_id)
-        desired = await self._desired(conn, tenant_id, install_id, schedule_id)
+        desired = (
+            _desired_of(*known)
+            if known is not None
+            else await self._desired(conn, tenant_id, install_id, schedule_id)
+        )
         if desired is None:
             await self.backend.delete_in(conn, key)
         else:
@@ -88,16 +96,7 @@ class SyncService:
             return None
         install = await InstallRepo(conn).get(tenant_id, install_id)
         paused_tenant = (await TenantRepo(conn).settings(tenant_id)).schedules_paused
-        firing = schedule.enabled and install is not None and install.enabled and not paused_tenant
-        spec = spec_for(
-            tenant_id,
-            install_id,
-            schedule_id,
-            schedule.cron,
-            schedule.timezone,
-            schedule.jitter_seconds,
-        )
-        return spec, not firing
+        return _desired_of(schedule, install, paused_tenant)
 
     async def apply(self, tenant_id: str, install_id: str, schedule_id: str) -> bool:
         """After commit: make the backend match one schedule; True when done (its intents are
@@ -165,3 +164,18 @@ class SyncService:
             if tenant_id is not None:
                 q = q.where(intent_t.c.tenant_id == tenant_id)
             return int((await conn.execute(q)).scalar_one())
+
+
+def _desired_of(
+    schedule: Schedule, install: Install | None, tenant_paused: bool
+) -> tuple[ScheduleSpec, bool]:
+    firing = schedule.enabled and install is not None and install.enabled and not tenant_paused
+    spec = spec_for(
+        schedule.tenant_id,
+        schedule.install_id,
+        schedule.id,
+        schedule.cron,
+        schedule.timezone,
+        schedule.jitter_seconds,
+    )
+    return spec, not firing

@@ -61,6 +61,7 @@ class Worker:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._results: list[Completion] = []
         self._results_ready = asyncio.Event()
+        self._writing: asyncio.Future[int] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -220,18 +221,26 @@ class Worker:
         finally:
             if self._tasks:
                 await asyncio.wait(list(self._tasks.values()), timeout=drain_timeout)
-            await self.flush()
             for t in (flusher, renewer):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            # A write the flusher had started goes on under its shield: rolling it back would
+            # leave those runs to be executed again. Wait for it, then write what is left.
+            if self._writing is not None:
+                with contextlib.suppress(Exception):
+                    await self._writing
+            await self.flush()
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while True:
             await self._results_ready.wait()
             await asyncio.sleep(0.01)  # gather a burst of completions into one transaction
+            self._writing = asyncio.ensure_future(self.flush())
             try:
-                await self.flush()
+                await asyncio.shield(self._writing)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("writing run outcomes failed; leases will expire and retry them")
 
