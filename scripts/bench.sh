@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the benchmarks in bench/ (by hand; not part of `make test`).
+# Runs the benchmarks (by hand; not part of `make test`). Each appends its figures to bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh test
-for b in bench/*.py; do
-  echo "== $b"
-  .venv/bin/python "$b"
+for b in preview runner_client api burst; do
+  echo "== bench/$b.py"
+  .venv/bin/python "bench/$b.py"
 done
