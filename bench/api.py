@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 from bench.burst import commit, machine  # noqa: E402
-from extsched.api.app import create_app  # noqa: E402
-from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token  # noqa: E402
+from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample  # noqa: E402
 from extsched.config import Settings  # noqa: E402
 from extsched.ids import new_id  # noqa: E402
 from extsched.store.tables import (  # noqa: E402
@@ -37,16 +36,9 @@ from extsched.store.tables import (  # noqa: E402
     tenant_extension_schedule,
 )
 
-SECRET = "bench-secret-0123456789-0123456789-abcd"
 TENANTS = 2_000
 PER_TENANT = 50
 SAMPLES = 200
-
-
-def headers(tenant: str | None, perms: list[str]) -> dict[str, str]:
-    return {
-        "Authorization": "Bearer " + mint_token(SECRET, sub="b", tenant=tenant, permissions=perms)
-    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -65,146 +57,125 @@ async def timed(
 
 async def run(url: str) -> dict[str, list[float]]:
     settings = Settings(database_url=url, jwt_secret=SECRET)
-    app = create_app(settings, background=False)
-    op = headers(None, [PLATFORM_ADMIN])
-    async with app.router.lifespan_context(app):
-        svc = app.state.services
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://b"
-        ) as c:
-            ext = (
-                await c.post(
-                    "/api/registry/extensions", json={"publisher": "b", "name": "x"}, headers=op
-                )
-            ).json()
-            manifest = {"api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}}
-            version = (
-                await c.post(
-                    f"/api/registry/extensions/{ext['id']}/versions",
-                    json={
-                        "version": "1",
-                        "contentHash": "sha256:" + "0" * 64,
-                        "manifest": manifest,
-                    },
-                    headers=op,
-                )
-            ).json()
-            endpoint_id = version["endpoints"][0]["id"]
-            now = datetime.now(UTC)
-            nxt = datetime(now.year + 1, 1, 1, tzinfo=UTC)
-            installs, schedules, emb = [], [], []
-            tenant_ids = [f"t{t:05d}" for t in range(TENANTS + SAMPLES)]
-            first: dict[str, str] = {}
-            for i, tenant in enumerate(tenant_ids):
-                install_id = new_id()
-                installs.append(
+    async with in_process(settings) as c:
+        svc = c.app.state.services  # type: ignore[attr-defined]
+        ext, version = await publish_sample(c)
+        endpoint_id = version["endpoints"][0]["id"]
+        now = datetime.now(UTC)
+        nxt = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+        installs, schedules, emb = [], [], []
+        tenant_ids = [f"t{t:05d}" for t in range(TENANTS + SAMPLES)]
+        first: dict[str, str] = {}
+        for i, tenant in enumerate(tenant_ids):
+            install_id = new_id()
+            installs.append(
+                {
+                    "tenant_id": tenant,
+                    "id": install_id,
+                    "registry_id": ext["id"],
+                    "version_id": version["id"],
+                    "enabled": True,
+                    "config": {},
+                    "granted_caps": [],
+                    "secret_envelope": None,
+                    "revision": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            # The extra SAMPLES tenants start empty, for the create measurements.
+            for _ in range(PER_TENANT if i < TENANTS else 0):
+                sid = new_id()
+                first.setdefault(tenant, sid)
+                schedules.append(
                     {
                         "tenant_id": tenant,
-                        "id": install_id,
-                        "registry_id": ext["id"],
-                        "version_id": version["id"],
+                        "id": sid,
+                        "install_id": install_id,
+                        "endpoint_id": endpoint_id,
+                        "name": None,
+                        "cron": "0 0 1 1 *",
+                        "timezone": "UTC",
                         "enabled": True,
-                        "config": {},
-                        "granted_caps": [],
-                        "secret_envelope": None,
+                        "payload_json": {"k": 1},
+                        "max_attempts": 3,
+                        "jitter_seconds": 0,
+                        "runner_schedule_id": None,
+                        "disabled_reason": None,
+                        "last_run_at": None,
+                        "last_run_status": None,
+                        "last_error": None,
+                        "last_success_at": None,
+                        "consecutive_failures": 0,
                         "revision": 1,
                         "created_at": now,
                         "updated_at": now,
                     }
                 )
-                # The extra SAMPLES tenants start empty, for the create measurements.
-                for _ in range(PER_TENANT if i < TENANTS else 0):
-                    sid = new_id()
-                    first.setdefault(tenant, sid)
-                    schedules.append(
-                        {
-                            "tenant_id": tenant,
-                            "id": sid,
-                            "install_id": install_id,
-                            "endpoint_id": endpoint_id,
-                            "name": None,
-                            "cron": "0 0 1 1 *",
-                            "timezone": "UTC",
-                            "enabled": True,
-                            "payload_json": {"k": 1},
-                            "max_attempts": 3,
-                            "jitter_seconds": 0,
-                            "runner_schedule_id": None,
-                            "disabled_reason": None,
-                            "last_run_at": None,
-                            "last_run_status": None,
-                            "last_error": None,
-                            "last_success_at": None,
-                            "consecutive_failures": 0,
-                            "revision": 1,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-                    emb.append(
-                        {
-                            "tenant_id": tenant,
-                            "schedule_id": sid,
-                            "install_id": install_id,
-                            "cron": "0 0 1 1 *",
-                            "timezone": "UTC",
-                            "jitter_seconds": 0,
-                            "paused": False,
-                            "last_fired_for": None,
-                            "next_fire_for": nxt,
-                            "fire_at": nxt,
-                            "updated_at": now,
-                        }
-                    )
+                emb.append(
+                    {
+                        "tenant_id": tenant,
+                        "schedule_id": sid,
+                        "install_id": install_id,
+                        "cron": "0 0 1 1 *",
+                        "timezone": "UTC",
+                        "jitter_seconds": 0,
+                        "paused": False,
+                        "last_fired_for": None,
+                        "next_fire_for": nxt,
+                        "fire_at": nxt,
+                        "updated_at": now,
+                    }
+                )
+        async with svc.db.transaction() as conn:
+            await conn.execute(tenant_extension_install.insert(), installs)
+        for i in range(0, len(schedules), 5000):
             async with svc.db.transaction() as conn:
-                await conn.execute(tenant_extension_install.insert(), installs)
-            for i in range(0, len(schedules), 5000):
-                async with svc.db.transaction() as conn:
-                    await conn.execute(tenant_extension_schedule.insert(), schedules[i : i + 5000])
-                    await conn.execute(embedded_schedule.insert(), emb[i : i + 5000])
-            print(f"stored {len(schedules)} schedules across {TENANTS} tenants", flush=True)
+                await conn.execute(tenant_extension_schedule.insert(), schedules[i : i + 5000])
+                await conn.execute(embedded_schedule.insert(), emb[i : i + 5000])
+        print(f"stored {len(schedules)} schedules across {TENANTS} tenants", flush=True)
 
-            results: dict[str, list[float]] = {
-                k: [] for k in ("list", "create", "patch", "preview", "run-now")
-            }
-            base = "/api/extensions/b.x/schedules"
-            step = TENANTS // SAMPLES
-            for n in range(SAMPLES):
-                tenant = tenant_ids[n * step]
-                h = headers(tenant, [EXTENSION_READ, EXTENSION_WRITE])
-                fresh = headers(tenant_ids[TENANTS + n], [EXTENSION_READ, EXTENSION_WRITE])
-                sid = first[tenant]
-                await timed(results["list"], lambda h=h: c.get(base, headers=h), 200)
-                await timed(
-                    results["create"],
-                    lambda fresh=fresh: c.post(
-                        base,
-                        json={"endpointId": endpoint_id, "cron": "*/15 * * * *"},
-                        headers=fresh,
-                    ),
-                    201,
-                )
-                await timed(
-                    results["patch"],
-                    lambda h=h, sid=sid, n=n: c.patch(
-                        f"{base}/{sid}", json={"name": f"n{n}"}, headers=h
-                    ),
-                    200,
-                )
-                await timed(
-                    results["preview"],
-                    lambda h=h: c.post(
-                        f"{base}/preview",
-                        json={"cron": "0 9 * * MON-FRI", "timezone": "Europe/Paris"},
-                        headers=h,
-                    ),
-                    200,
-                )
-                await timed(
-                    results["run-now"],
-                    lambda h=h, sid=sid: c.post(f"{base}/{sid}/run-now", headers=h),
-                    202,
-                )
+        results: dict[str, list[float]] = {
+            k: [] for k in ("list", "create", "patch", "preview", "run-now")
+        }
+        base = "/api/extensions/b.x/schedules"
+        step = TENANTS // SAMPLES
+        for n in range(SAMPLES):
+            tenant = tenant_ids[n * step]
+            h = bearer(tenant, ADMIN)
+            fresh = bearer(tenant_ids[TENANTS + n], ADMIN)
+            sid = first[tenant]
+            await timed(results["list"], lambda h=h: c.get(base, headers=h), 200)
+            await timed(
+                results["create"],
+                lambda fresh=fresh: c.post(
+                    base,
+                    json={"endpointId": endpoint_id, "cron": "*/15 * * * *"},
+                    headers=fresh,
+                ),
+                201,
+            )
+            await timed(
+                results["patch"],
+                lambda h=h, sid=sid, n=n: c.patch(
+                    f"{base}/{sid}", json={"name": f"n{n}"}, headers=h
+                ),
+                200,
+            )
+            await timed(
+                results["preview"],
+                lambda h=h: c.post(
+                    f"{base}/preview",
+                    json={"cron": "0 9 * * MON-FRI", "timezone": "Europe/Paris"},
+                    headers=h,
+                ),
+                200,
+            )
+            await timed(
+                results["run-now"],
+                lambda h=h, sid=sid: c.post(f"{base}/{sid}/run-now", headers=h),
+                202,
+            )
     return results
 
 

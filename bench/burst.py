@@ -308,60 +308,29 @@ async def count_runs(url: str) -> dict[str, int]:
 
 async def api_create_1000(tmp: Path) -> float:
     """Time to create 1,000 schedules through the HTTP API (in-process ASGI, SQLite)."""
-    from extsched.api.app import create_app
-    from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
+    from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample
 
-    secret = "bench-secret-0123456789-0123456789-abcd"
     settings = Settings(
         database_url=f"sqlite:///{tmp}/api.db",
-        jwt_secret=secret,
+        jwt_secret=SECRET,
         max_schedules_per_install=1000,
         max_schedules_per_tenant=1000,
     )
-    app = create_app(settings, background=False)
-    op = {
-        "Authorization": "Bearer "
-        + mint_token(secret, sub="op", tenant=None, permissions=[PLATFORM_ADMIN])
-    }
-    h = {
-        "Authorization": "Bearer "
-        + mint_token(secret, sub="a", tenant="t", permissions=[EXTENSION_READ, EXTENSION_WRITE])
-    }
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://b"
-        ) as c:
-            ext = (
-                await c.post(
-                    "/api/registry/extensions", json={"publisher": "b", "name": "x"}, headers=op
-                )
-            ).json()
-            manifest = {"api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}}
-            v = (
-                await c.post(
-                    f"/api/registry/extensions/{ext['id']}/versions",
-                    json={
-                        "version": "1",
-                        "contentHash": "sha256:" + "0" * 64,
-                        "manifest": manifest,
-                    },
-                    headers=op,
-                )
-            ).json()
-            await c.post(
-                "/api/v1/extensions/install",
-                json={"registryId": ext["id"], "version": "1"},
+    h = bearer("t", ADMIN)
+    async with in_process(settings) as c:
+        ext, version = await publish_sample(c)
+        await c.post(
+            "/api/v1/extensions/install", json={"registryId": ext["id"], "version": "1"}, headers=h
+        )
+        start = time.perf_counter()
+        for i in range(1000):
+            r = await c.post(
+                "/api/extensions/b.x/schedules",
+                json={"endpointId": version["endpoints"][0]["id"], "cron": f"{i % 60} * * * *"},
                 headers=h,
             )
-            start = time.perf_counter()
-            for i in range(1000):
-                r = await c.post(
-                    "/api/extensions/b.x/schedules",
-                    json={"endpointId": v["endpoints"][0]["id"], "cron": f"{i % 60} * * * *"},
-                    headers=h,
-                )
-                assert r.status_code == 201, r.text
-            return time.perf_counter() - start
+            assert r.status_code == 201, r.text
+        return time.perf_counter() - start
 
 
 def machine() -> str:

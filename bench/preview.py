@@ -13,10 +13,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-import httpx
-
-from extsched.api.app import create_app
-from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
+from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.services.schedules import preview
@@ -35,7 +32,6 @@ EXPRESSIONS = [
 ]
 ZONES = ["UTC", "America/New_York", "Australia/Lord_Howe"]
 REPEAT = 200
-SECRET = "bench-secret-0123456789-0123456789-abcd"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -67,54 +63,29 @@ def pure() -> float:
 async def http() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", jwt_secret=SECRET)
-        app = create_app(settings, clock=ManualClock(datetime(2027, 1, 4, 9, 0, tzinfo=UTC)))
-        op = {
-            "Authorization": "Bearer "
-            + mint_token(SECRET, sub="op", tenant=None, permissions=[PLATFORM_ADMIN])
-        }
-        admin = {
-            "Authorization": "Bearer "
-            + mint_token(SECRET, sub="a", tenant="t", permissions=[EXTENSION_READ, EXTENSION_WRITE])
-        }
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
-                ext = (
-                    await c.post(
-                        "/api/registry/extensions", json={"publisher": "b", "name": "x"}, headers=op
-                    )
-                ).json()
-                manifest = {
-                    "api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}
-                }
-                await c.post(
-                    f"/api/registry/extensions/{ext['id']}/versions",
-                    json={
-                        "version": "1",
-                        "contentHash": "sha256:" + "0" * 64,
-                        "manifest": manifest,
-                    },
-                    headers=op,
-                )
-                await c.post(
-                    "/api/v1/extensions/install",
-                    json={"registryId": ext["id"], "version": "1"},
+        clock = ManualClock(datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+        async with in_process(settings, clock=clock) as c:
+            ext, _ = await publish_sample(c)
+            admin = bearer("t", ADMIN)
+            await c.post(
+                "/api/v1/extensions/install",
+                json={"registryId": ext["id"], "version": "1"},
+                headers=admin,
+            )
+            print("\nHTTP POST .../schedules/preview (count=5, in-process ASGI), ms")
+            samples = []
+            for i in range(REPEAT * 2):
+                expr = EXPRESSIONS[i % len(EXPRESSIONS)]
+                t = time.perf_counter()
+                r = await c.post(
+                    "/api/extensions/b.x/schedules/preview",
+                    json={"cron": expr, "timezone": ZONES[i % len(ZONES)]},
                     headers=admin,
                 )
-                print("\nHTTP POST .../schedules/preview (count=5, in-process ASGI), ms")
-                samples = []
-                for i in range(REPEAT * 2):
-                    expr = EXPRESSIONS[i % len(EXPRESSIONS)]
-                    t = time.perf_counter()
-                    r = await c.post(
-                        "/api/extensions/b.x/schedules/preview",
-                        json={"cron": expr, "timezone": ZONES[i % len(ZONES)]},
-                        headers=admin,
-                    )
-                    samples.append(time.perf_counter() - t)
-                    assert r.status_code == 200 and r.json()["valid"], r.text
-                print(row("all expressions", samples))
-                return pct(samples, 0.95)
+                samples.append(time.perf_counter() - t)
+                assert r.status_code == 200 and r.json()["valid"], r.text
+            print(row("all expressions", samples))
+            return pct(samples, 0.95)
 
 
 def main() -> None:
