@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample
 from extsched.clock import ManualClock
