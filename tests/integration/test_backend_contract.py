@@ -125,8 +125,14 @@ async def test_list_keys_filters_by_prefix_and_sorts(runner: JobRunner) -> None:
     assert await runner.list_keys("extsched:tenant-a:") == sorted(keys[1:])
 
 
-async def test_trigger_accepts_a_run_and_is_idempotent(runner: JobRunner) -> None:
+async def test_trigger_hands_the_run_over_once(runner: JobRunner) -> None:
     await runner.ensure_schedule(KEY, DAILY, paused=False)
     run = TriggerRequest(tenant_id="tenant-a", run_id="run-1")
     await runner.trigger(KEY, run)
     await runner.trigger(KEY, run)
+    if isinstance(runner, MemoryJobRunner):
+        assert runner.triggered == [(KEY, run)]
+    else:
+        assert isinstance(runner, EmbeddedJobRunner)
+        # The run row is already queued in the shared database; the worker is woken for it.
+        assert runner.runs_waiting.is_set()
