@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 from bench.burst import commit, machine  # noqa: E402
-from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample  # noqa: E402
+from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample, yearly_rows  # noqa: E402
 from extsched.config import Settings  # noqa: E402
 from extsched.ids import new_id  # noqa: E402
 from extsched.store.tables import (  # noqa: E402
@@ -62,7 +62,6 @@ async def run(url: str) -> dict[str, list[float]]:
         ext, version = await publish_sample(c)
         endpoint_id = version["endpoints"][0]["id"]
         now = datetime.now(UTC)
-        nxt = datetime(now.year + 1, 1, 1, tzinfo=UTC)
         installs, schedules, emb = [], [], []
         tenant_ids = [f"t{t:05d}" for t in range(TENANTS + SAMPLES)]
         first: dict[str, str] = {}
@@ -85,48 +84,10 @@ async def run(url: str) -> dict[str, list[float]]:
             )
             # The extra SAMPLES tenants start empty, for the create measurements.
             for _ in range(PER_TENANT if i < TENANTS else 0):
-                sid = new_id()
-                first.setdefault(tenant, sid)
-                schedules.append(
-                    {
-                        "tenant_id": tenant,
-                        "id": sid,
-                        "install_id": install_id,
-                        "endpoint_id": endpoint_id,
-                        "name": None,
-                        "cron": "0 0 1 1 *",
-                        "timezone": "UTC",
-                        "enabled": True,
-                        "payload_json": {"k": 1},
-                        "max_attempts": 3,
-                        "jitter_seconds": 0,
-                        "runner_schedule_id": None,
-                        "disabled_reason": None,
-                        "last_run_at": None,
-                        "last_run_status": None,
-                        "last_error": None,
-                        "last_success_at": None,
-                        "consecutive_failures": 0,
-                        "revision": 1,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                emb.append(
-                    {
-                        "tenant_id": tenant,
-                        "schedule_id": sid,
-                        "install_id": install_id,
-                        "cron": "0 0 1 1 *",
-                        "timezone": "UTC",
-                        "jitter_seconds": 0,
-                        "paused": False,
-                        "last_fired_for": None,
-                        "next_fire_for": nxt,
-                        "fire_at": nxt,
-                        "updated_at": now,
-                    }
-                )
+                schedule, backend = yearly_rows(tenant, install_id, endpoint_id, now, {"k": 1})
+                first.setdefault(tenant, schedule["id"])
+                schedules.append(schedule)
+                emb.append(backend)
         async with svc.db.transaction() as conn:
             await conn.execute(tenant_extension_install.insert(), installs)
         for i in range(0, len(schedules), 5000):

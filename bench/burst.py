@@ -29,16 +29,16 @@ from typing import Any
 
 import aiohttp
 import httpx
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.burst import count_runs  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 
+from bench.common import yearly_rows  # noqa: E402
 from extsched.clock import SystemClock  # noqa: E402
 from extsched.config import Settings  # noqa: E402
-from extsched.ids import new_id  # noqa: E402
 from extsched.services.caller import Caller  # noqa: E402
 from extsched.services.container import Services  # noqa: E402
 from extsched.store.db import Database  # noqa: E402
@@ -171,51 +171,12 @@ async def bulk_fillers(
 ) -> None:
     """Schedules that are stored but not due (yearly, on 1 January): rows in bulk, for speed."""
     now = datetime.now(UTC)
-    nxt = datetime(now.year + 1, 1, 1, tzinfo=UTC)
     rows, emb = [], []
     for i in range(cfg.due, cfg.stored):
         tenant_id, install_id = installs[i // PER_INSTALL]
-        sid = new_id()
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "id": sid,
-                "install_id": install_id,
-                "endpoint_id": endpoint_id,
-                "name": None,
-                "cron": "0 0 1 1 *",
-                "timezone": "UTC",
-                "enabled": True,
-                "payload_json": None,
-                "max_attempts": 3,
-                "jitter_seconds": 0,
-                "runner_schedule_id": None,
-                "disabled_reason": None,
-                "last_run_at": None,
-                "last_run_status": None,
-                "last_error": None,
-                "last_success_at": None,
-                "consecutive_failures": 0,
-                "revision": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        emb.append(
-            {
-                "tenant_id": tenant_id,
-                "schedule_id": sid,
-                "install_id": install_id,
-                "cron": "0 0 1 1 *",
-                "timezone": "UTC",
-                "jitter_seconds": 0,
-                "paused": False,
-                "last_fired_for": None,
-                "next_fire_for": nxt,
-                "fire_at": nxt,
-                "updated_at": now,
-            }
-        )
+        schedule, backend = yearly_rows(tenant_id, install_id, endpoint_id, now)
+        rows.append(schedule)
+        emb.append(backend)
     for i in range(0, len(rows), 1000):
         async with db.transaction() as conn:
             await conn.execute(tenant_extension_schedule.insert(), rows[i : i + 1000])
@@ -290,20 +251,6 @@ async def run_config(
         "rss_mb": round(rss, 1),
         "idle_cpu_pct": round(idle_pct, 2),
     }
-
-
-async def count_runs(url: str) -> dict[str, int]:
-    from extsched.store.tables import tenant_extension_schedule_run as run_t
-
-    db = Database(url)
-    try:
-        async with db.connect() as conn:
-            rows = await conn.execute(
-                sa.select(run_t.c.status, sa.func.count()).group_by(run_t.c.status)
-            )
-            return {str(s): int(n) for s, n in rows.all()}
-    finally:
-        await db.dispose()
 
 
 async def api_create_1000(tmp: Path) -> float:

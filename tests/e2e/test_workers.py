@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from extsched.backends.embedded.worker import Worker
 from extsched.clock import ManualClock, SystemClock
@@ -22,7 +21,7 @@ from extsched.services.container import Services
 from extsched.store.db import Database
 from extsched.store.tables import embedded_schedule
 from extsched.store.tables import tenant_extension_schedule_run as run_t
-from tests.support.burst import prepare_due
+from tests.support.burst import count_runs, prepare_due
 from tests.support.runner_stub import hang, runner_stub
 
 EXTSCHED = str(Path(sys.executable).with_name("extsched"))
@@ -63,18 +62,6 @@ async def wait_for(predicate: object, seconds: float, what: str) -> None:
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
-
-
-async def count_runs(url: str) -> dict[str, int]:
-    db = Database(url)
-    try:
-        async with db.connect() as conn:
-            rows = await conn.execute(
-                sa.select(run_t.c.status, sa.func.count()).group_by(run_t.c.status)
-            )
-            return {str(status): int(n) for status, n in rows.all()}
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.postgres

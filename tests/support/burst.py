@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from extsched.clock import Clock
 from extsched.config import Settings
 from extsched.services.caller import Caller
@@ -12,6 +14,7 @@ from extsched.services.container import Services
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 from extsched.store.tables import embedded_schedule
+from extsched.store.tables import tenant_extension_schedule_run as run_t
 
 # Yearly, so nothing but the forced occurrence fires during a test.
 YEARLY = "0 0 1 1 *"
@@ -49,5 +52,18 @@ async def prepare_due(
             )
         await svc.close()
         return {"install_id": view.install.id, "tenant_id": caller.tenant_id}
+    finally:
+        await db.dispose()
+
+
+async def count_runs(url: str) -> dict[str, int]:
+    """Runs by status, across tenants."""
+    db = Database(url)
+    try:
+        async with db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(run_t.c.status, sa.func.count()).group_by(run_t.c.status)
+            )
+            return {str(status): int(n) for status, n in rows.all()}
     finally:
         await db.dispose()
