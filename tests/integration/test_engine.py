@@ -557,3 +557,21 @@ async def test_the_dispatcher_wakes_at_once_when_a_schedule_changes(world: World
         await loop
     [run] = await world.runs(s["id"])
     assert (run["scheduledFor"], run["status"]) == ("2027-01-04T09:05:00Z", "queued")
+
+
+async def test_a_failed_attempt_is_logged_with_its_ids(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = await world.schedule()
+    world.stub.default = ok(404, {"error": "gone"})
+    with caplog.at_level("INFO", logger="extsched.services.runs"):
+        await world.at(at(9, 0))
+    [run] = await world.runs(s["id"])
+    [record] = [r for r in caplog.records if r.getMessage().startswith("attempt 1 of 3 failed")]
+    assert (record.tenant_id, record.schedule_id, record.run_id, record.request_id) == (  # type: ignore[attr-defined]
+        "tenant-a",
+        s["id"],
+        run["id"],
+        run["requestId"],
+    )
+    assert "gone" in record.getMessage()

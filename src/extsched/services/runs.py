@@ -408,6 +408,18 @@ class RunExecutor:
         }
         if result.ok:
             return Completion(run, "success", **common)
+        log.info(
+            "attempt %s of %s failed: %s",
+            run.attempt,
+            run.max_attempts,
+            result.error,
+            extra={
+                "tenant_id": run.tenant_id,
+                "schedule_id": run.schedule_id,
+                "run_id": run.id,
+                "request_id": request_id,
+            },
+        )
         if result.retryable and run.attempt < run.max_attempts:
             return Completion(
                 run, "queued", next_attempt_at=finished + retry_delay(run.attempt), **common
