@@ -575,3 +575,21 @@ async def test_a_failed_attempt_is_logged_with_its_ids(
         run["requestId"],
     )
     assert "gone" in record.getMessage()
+
+
+async def test_run_history_is_newest_first_and_paginated(world: World) -> None:
+    s = await world.schedule(cron="*/5 * * * *")
+    for minute in (0, 5, 10):
+        await world.at(at(9, minute))
+    url = f"{world.base}/{s['id']}/runs"
+    h = world.personas.reader_a.headers
+    page1 = (await world.http.get(url, params={"limit": 2}, headers=h)).json()
+    assert [r["scheduledFor"] for r in page1["runs"]] == [
+        "2027-01-04T09:10:00Z",
+        "2027-01-04T09:05:00Z",
+    ]
+    page2 = (
+        await world.http.get(url, params={"limit": 2, "cursor": page1["nextCursor"]}, headers=h)
+    ).json()
+    assert [r["scheduledFor"] for r in page2["runs"]] == ["2027-01-04T09:00:00Z"]
+    assert page2["nextCursor"] is None
