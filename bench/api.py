@@ -27,7 +27,16 @@ sys.path.insert(0, str(ROOT))
 from tests.support.postgres import PostgresServer  # noqa: E402
 
 from bench.burst import commit, machine  # noqa: E402
-from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample, yearly_rows  # noqa: E402
+from bench.common import (  # noqa: E402
+    ADMIN,
+    SECRET,
+    append_results,
+    bearer,
+    in_process,
+    pct,
+    publish_sample,
+    yearly_rows,
+)
 from extsched.config import Settings  # noqa: E402
 from extsched.ids import new_id  # noqa: E402
 from extsched.store.tables import (  # noqa: E402
@@ -39,11 +48,6 @@ from extsched.store.tables import (  # noqa: E402
 TENANTS = 2_000
 PER_TENANT = 50
 SAMPLES = 200
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def timed(
@@ -170,9 +174,7 @@ async def main(database: str) -> None:
             f"| {name} | {statistics.median(ms):.1f} | {pct(ms, 0.95):.1f} | {target if target else '—'} |"
         )
     text = "\n".join(lines) + "\n"
-    print(text)
-    with (ROOT / "bench" / "RESULTS.md").open("a") as f:
-        f.write(text)
+    append_results(text)
 
 
 if __name__ == "__main__":

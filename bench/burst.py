@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.burst import count_runs  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 
-from bench.common import yearly_rows  # noqa: E402
+from bench.common import append_results, yearly_rows  # noqa: E402
 from extsched.clock import SystemClock  # noqa: E402
 from extsched.config import Settings  # noqa: E402
 from extsched.services.caller import Caller  # noqa: E402
@@ -342,9 +342,7 @@ def report(results: list[dict[str, Any]], api_s: float) -> None:
             f"{r['idle_cpu_pct']} |"
         )
     text = "\n".join(lines) + "\n"
-    print(text)
-    with (ROOT / "bench" / "RESULTS.md").open("a") as f:
-        f.write(text)
+    append_results(text)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,3 +97,15 @@ def yearly_rows(
         "updated_at": now,
     }
     return schedule, backend
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def append_results(text: str) -> None:
+    """Print a section of results and append it to bench/RESULTS.md."""
+    print(text)
+    with (Path(__file__).resolve().parent / "RESULTS.md").open("a") as f:
+        f.write(text)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ADMIN, SECRET, bearer, in_process, publish_sample
+from bench.common import ADMIN, SECRET, bearer, in_process, pct, publish_sample
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.services.schedules import preview
@@ -36,11 +36,6 @@ EXPRESSIONS = [
 ]
 ZONES = ["UTC", "America/New_York", "Australia/Lord_Howe"]
 REPEAT = 200
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def row(label: str, samples: list[float]) -> str:

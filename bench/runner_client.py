@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.burst import Stub, commit, machine  # noqa: E402
+from bench.common import append_results  # noqa: E402
 from extsched.domain.install_config import InstallConfig  # noqa: E402
 from extsched.domain.invocation import Invocation  # noqa: E402
 from extsched.runner_client import RunnerClient  # noqa: E402
@@ -82,9 +83,7 @@ async def main(calls: int, concurrency: int) -> None:
         f"| extsched RunnerClient (full /v1/execute request) | {calls} | {client_s:.2f} | "
         f"{calls / client_s:.0f} |\n\nTarget: ≥ 5,000 calls/s.\n"
     )
-    print(text)
-    with (ROOT / "bench" / "RESULTS.md").open("a") as f:
-        f.write(text)
+    append_results(text)
 
 
 if __name__ == "__main__":

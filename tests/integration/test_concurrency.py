@@ -6,21 +6,14 @@ import asyncio
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from extsched.domain.records import Schedule
 from extsched.services.caller import Caller
 from extsched.store.schedule_repo import ScheduleRepo
 from tests.conftest import Personas
-from tests.support.seed import installed_sample
 
 BASE = "/api/extensions/acme.sample/schedules"
-
-
-@pytest.fixture
-async def ext(client: httpx.AsyncClient, personas: Personas) -> dict[str, Any]:
-    return await installed_sample(client, personas.operator, personas.admin_a)
 
 
 async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(

@@ -10,11 +10,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from extsched.backends.base import ScheduleSpec, schedule_key
-from extsched.backends.memory import MemoryJobRunner
 from extsched.services.caller import Caller
 from extsched.store.tables import TENANT_TABLES
 from tests.conftest import Personas
-from tests.support.seed import installed_sample, publish
+from tests.support.seed import memory_backend, publish
 
 BASE = "/api/extensions/acme.sample/schedules"
 V2_SAME = [
@@ -22,17 +21,6 @@ V2_SAME = [
     {"method": "GET", "path": "./status", "handler": "v2/status.js"},
 ]
 V2_NO_STATUS = [{"method": "POST", "path": "//sync", "handler": "v2/sync.js"}]
-
-
-@pytest.fixture
-async def ext(client: httpx.AsyncClient, personas: Personas) -> dict[str, Any]:
-    return await installed_sample(client, personas.operator, personas.admin_a)
-
-
-def backend(app: FastAPI) -> MemoryJobRunner:
-    runner = app.state.services.backend
-    assert isinstance(runner, MemoryJobRunner)
-    return runner
 
 
 async def make(
@@ -103,8 +91,8 @@ async def test_an_update_that_would_strand_a_schedule_is_refused_and_changes_not
         endpoints=V2_NO_STATUS,
     )
     before = await schedules(client, personas)
-    backend_before = dict(backend(app).schedules)
-    calls_before = len(backend(app).calls)
+    backend_before = dict(memory_backend(app).schedules)
+    calls_before = len(memory_backend(app).calls)
     r = await update(client, personas, ext, "2.0.0")
     assert r.status_code == 409
     body = r.json()
@@ -117,8 +105,8 @@ async def test_an_update_that_would_strand_a_schedule_is_refused_and_changes_not
         f"/api/v1/extensions/{ext['install']['id']}", headers=personas.admin_a.headers
     )
     assert (r.json()["version"], r.json()["revision"]) == ("1.0.0", 1)
-    assert backend(app).schedules == backend_before
-    assert len(backend(app).calls) == calls_before
+    assert memory_backend(app).schedules == backend_before
+    assert len(memory_backend(app).calls) == calls_before
     actions = [
         e["action"]
         for e in (await client.get("/api/tenant/audit", headers=personas.admin_a.headers)).json()[
@@ -157,7 +145,7 @@ async def test_the_override_disables_only_the_unmatched_schedules(
     )
     assert after[status["id"]]["nextRunAt"] is None
     key = schedule_key("tenant-a", ext["install"]["id"], status["id"])
-    assert backend(app).schedules[key][1] is True  # paused in the backend
+    assert memory_backend(app).schedules[key][1] is True  # paused in the backend
     # The preview said exactly this.
     assert p["blocked"] is True
     assert [m["scheduleId"] for m in p["missing"]] == [status["id"]]
@@ -233,12 +221,14 @@ async def test_a_backend_failure_after_commit_is_repaired_by_the_reconciler(
 ) -> None:
     s = await make(client, personas, ext, "POST /sync")
     key = schedule_key("tenant-a", ext["install"]["id"], s["id"])
-    backend(app).fail_next = 1
+    memory_backend(app).fail_next = 1
     r = await client.patch(
         f"{BASE}/{s['id']}", json={"cron": "30 6 * * *"}, headers=personas.admin_a.headers
     )
     assert r.status_code == 200
-    assert backend(app).schedules[key][0].cron == "0 9 * * *"  # the backend missed the change
+    assert (
+        memory_backend(app).schedules[key][0].cron == "0 9 * * *"
+    )  # the backend missed the change
     r = await client.post(
         "/api/admin/reconcile", json={"dryRun": True}, headers=personas.operator.headers
     )
@@ -249,10 +239,10 @@ async def test_a_backend_failure_after_commit_is_repaired_by_the_reconciler(
             "detail": "backend has ('0 9 * * *', 'UTC', 0), database says ('30 6 * * *', 'UTC', 0)",
         }
     ]
-    assert backend(app).schedules[key][0].cron == "0 9 * * *"  # a dry run changes nothing
+    assert memory_backend(app).schedules[key][0].cron == "0 9 * * *"  # a dry run changes nothing
     r = await client.post("/api/admin/reconcile", json={}, headers=personas.operator.headers)
     assert [c["action"] for c in r.json()["changes"]] == ["update"]
-    assert backend(app).schedules[key][0].cron == "30 6 * * *"
+    assert memory_backend(app).schedules[key][0].cron == "30 6 * * *"
     r = await client.post("/api/admin/reconcile", json={}, headers=personas.operator.headers)
     assert r.json()["changes"] == []
 
@@ -263,7 +253,7 @@ async def test_the_reconciler_deletes_orphans_and_recreates_missing_entries(
     s = await make(client, personas, ext, "POST /sync")
     key = schedule_key("tenant-a", ext["install"]["id"], s["id"])
     orphan = schedule_key("tenant-x", "gone", "gone")
-    runner = backend(app)
+    runner = memory_backend(app)
     await runner.ensure_schedule(orphan, ScheduleSpec("0 0 * * *", "UTC", 0), paused=False)
     await runner.delete(key)
     changes = await app.state.services.reconciler.run()
@@ -303,7 +293,7 @@ async def test_an_interrupted_uninstall_finishes_when_run_again(
     )
     assert r.status_code == 204
     assert await tenant_rows(app, "tenant-a") == {"tenant_extension_audit", "tenant_settings"}
-    assert await backend(app).list_keys("extsched:tenant-a:") == []
+    assert await memory_backend(app).list_keys("extsched:tenant-a:") == []
     actions = [
         e["action"]
         for e in (await client.get("/api/tenant/audit", headers=personas.admin_a.headers)).json()[
@@ -312,9 +302,9 @@ async def test_an_interrupted_uninstall_finishes_when_run_again(
     ]
     assert actions.count("install.uninstalled") == 1
     # The other tenant is untouched.
-    assert len(await backend(app).list_keys("extsched:tenant-b:")) == 1
+    assert len(await memory_backend(app).list_keys("extsched:tenant-b:")) == 1
     assert other["install"]["id"] in {
-        k.split(":")[2] for k in await backend(app).list_keys("extsched:tenant-b:")
+        k.split(":")[2] for k in await memory_backend(app).list_keys("extsched:tenant-b:")
     }
 
 
@@ -363,7 +353,7 @@ async def test_deleting_a_tenant_removes_everything_it_owned(
     await installed_other_tenant(client, personas)
     assert await app.state.services.lifecycle.delete_tenant("tenant-a", "ops") == 1
     assert await tenant_rows(app, "tenant-a") == set()
-    assert await backend(app).list_keys("extsched:tenant-a:") == []
+    assert await memory_backend(app).list_keys("extsched:tenant-a:") == []
     assert await tenant_rows(app, "tenant-b") != set()
     r = await client.get("/api/tenant/settings", headers=personas.admin_a.headers)
     assert r.json() == {"defaultTimezone": "UTC", "schedulesPaused": False}
@@ -386,12 +376,14 @@ async def test_admin_routes_list_across_tenants_delete_and_pause(
         "/api/admin/tenants/tenant-b/kill-switch", json={"schedulesPaused": True}, headers=op
     )
     assert r.json()["schedulesPaused"] is True
-    assert all(paused for k, (_, paused) in backend(app).schedules.items() if ":tenant-b:" in k)
+    assert all(
+        paused for k, (_, paused) in memory_backend(app).schedules.items() if ":tenant-b:" in k
+    )
     r = await client.delete(f"/api/admin/tenants/tenant-a/schedules/{a['id']}", headers=op)
     assert r.status_code == 204
     r = await client.delete(f"/api/admin/tenants/tenant-b/schedules/{a['id']}", headers=op)
     assert (r.status_code, r.json()["code"]) == (404, "SCHEDULE_NOT_FOUND")
-    assert await backend(app).list_keys("extsched:tenant-a:") == []
+    assert await memory_backend(app).list_keys("extsched:tenant-a:") == []
     entries = (await client.get("/api/tenant/audit", headers=personas.admin_a.headers)).json()[
         "entries"
     ]

@@ -7,23 +7,11 @@ import pytest
 from fastapi import FastAPI
 
 from extsched.backends.base import schedule_key
-from extsched.backends.memory import MemoryJobRunner
 from extsched.clock import ManualClock
 from tests.conftest import Personas
-from tests.support.seed import installed_sample
+from tests.support.seed import memory_backend
 
 BASE = "/api/extensions/acme.sample/schedules"
-
-
-@pytest.fixture
-async def ext(client: httpx.AsyncClient, personas: Personas) -> dict[str, Any]:
-    return await installed_sample(client, personas.operator, personas.admin_a)
-
-
-def backend(app: FastAPI) -> MemoryJobRunner:
-    runner = app.state.services.backend
-    assert isinstance(runner, MemoryJobRunner)
-    return runner
 
 
 async def create(
@@ -63,7 +51,7 @@ async def test_create_returns_the_full_schedule_and_registers_it_with_the_backen
     assert s["lastRunAt"] is None and s["lastRunStatus"] is None and s["disabledReason"] is None
     assert s["createdAt"] == "2027-01-04T09:00:00Z"
     key = schedule_key("tenant-a", ext["install"]["id"], s["id"])
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None
     assert (described.spec.cron, described.spec.timezone, described.paused) == (
         "0 9 * * *",
@@ -223,7 +211,7 @@ async def test_patch_updates_a_subset_and_null_clears_name_and_payload(
     assert r.headers["etag"] == '"2"'
     assert u["nextRunAt"] == "2027-01-04T09:15:00Z"
     key = schedule_key("tenant-a", ext["install"]["id"], s["id"])
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None and described.spec.cron == "*/15 * * * *"
     r = await client.patch(
         f"{BASE}/{s['id']}", json={"cron": None}, headers=personas.admin_a.headers
@@ -259,13 +247,13 @@ async def test_disabling_pauses_the_backend_and_clears_next_run(
         f"{BASE}/{s['id']}", json={"enabled": False}, headers=personas.admin_a.headers
     )
     assert (r.json()["enabled"], r.json()["nextRunAt"]) == (False, None)
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None and described.paused is True
     r = await client.patch(
         f"{BASE}/{s['id']}", json={"enabled": True}, headers=personas.admin_a.headers
     )
     assert r.json()["nextRunAt"] == "2027-01-05T09:00:00Z"
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None and described.paused is False
 
 
@@ -277,7 +265,7 @@ async def test_delete_removes_the_schedule_from_db_and_backend(
     assert r.status_code == 204
     r = await client.get(f"{BASE}/{s['id']}", headers=personas.admin_a.headers)
     assert (r.status_code, r.json()["code"]) == (404, "SCHEDULE_NOT_FOUND")
-    assert await backend(app).list_keys() == []
+    assert await memory_backend(app).list_keys() == []
     r = await client.delete(f"{BASE}/{s['id']}", headers=personas.admin_a.headers)
     assert r.status_code == 404
 
@@ -327,10 +315,10 @@ async def test_bulk_toggles_all_schedules_and_counts_only_changes(
     h = personas.admin_a.headers
     r = await client.post(f"{BASE}/bulk", json={"enabled": False}, headers=h)
     assert r.json() == {"updated": 1}
-    assert all(paused for _, paused in backend(app).schedules.values())
+    assert all(paused for _, paused in memory_backend(app).schedules.values())
     r = await client.post(f"{BASE}/bulk", json={"enabled": True}, headers=h)
     assert r.json() == {"updated": 2}
-    assert not any(paused for _, paused in backend(app).schedules.values())
+    assert not any(paused for _, paused in memory_backend(app).schedules.values())
     r = await client.post(f"{BASE}/bulk", json={"enabled": "on"}, headers=h)
     assert r.status_code == 422
 
@@ -399,7 +387,7 @@ async def test_schedules_of_a_disabled_install_stay_listable_and_editable(
     h = personas.admin_a.headers
     await client.post(f"/api/v1/extensions/{ext['install']['id']}/disable", headers=h)
     key = schedule_key("tenant-a", ext["install"]["id"], s["id"])
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None and described.paused is True
     r = await client.get(BASE, headers=h)
     assert r.json()["schedules"][0]["enabled"] is True
@@ -408,7 +396,7 @@ async def test_schedules_of_a_disabled_install_stay_listable_and_editable(
     assert r.status_code == 200
     assert (await create(client, personas, ext)).status_code == 201
     await client.post(f"/api/v1/extensions/{ext['install']['id']}/enable", headers=h)
-    described = await backend(app).describe(key)
+    described = await memory_backend(app).describe(key)
     assert described is not None and (described.paused, described.spec.cron) == (
         False,
         "0 10 * * *",
@@ -422,7 +410,7 @@ async def test_the_kill_switch_pauses_every_schedule_of_the_tenant(
     h = personas.admin_a.headers
     r = await client.put("/api/tenant/settings", json={"schedulesPaused": True}, headers=h)
     assert r.json()["schedulesPaused"] is True
-    assert all(paused for _, paused in backend(app).schedules.values())
+    assert all(paused for _, paused in memory_backend(app).schedules.values())
     r = await client.get(f"{BASE}/{s['id']}", headers=h)
     assert (r.json()["enabled"], r.json()["nextRunAt"]) == (True, None)
     r = await client.get("/api/tenant/settings", headers=personas.admin_b.headers)
@@ -435,14 +423,14 @@ async def test_uninstall_removes_schedules_and_their_backend_entries(
     client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any], app: FastAPI
 ) -> None:
     await create(client, personas, ext)
-    assert len(await backend(app).list_keys()) == 1
+    assert len(await memory_backend(app).list_keys()) == 1
     r = await client.post(
         "/api/v1/extensions/uninstall",
         json={"registryId": ext["registryId"]},
         headers=personas.admin_a.headers,
     )
     assert r.status_code == 204
-    assert await backend(app).list_keys() == []
+    assert await memory_backend(app).list_keys() == []
 
 
 async def test_schedule_changes_are_audited_with_changed_fields_only(
@@ -492,7 +480,7 @@ async def test_a_backend_failure_after_commit_is_retried_from_the_intent(
 ) -> None:
     from datetime import timedelta
 
-    runner = backend(app)
+    runner = memory_backend(app)
     runner.fail_next = 1
     r = await create(client, personas, ext)
     assert r.status_code == 201  # the schedule is saved; the backend catches up later

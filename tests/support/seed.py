@@ -6,7 +6,9 @@ import hashlib
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from extsched.backends.memory import MemoryJobRunner
 from tests.conftest import Persona
 
 SAMPLE_ENDPOINTS: list[dict[str, str]] = [
@@ -84,3 +86,10 @@ async def installed_sample(
     inst = await install(client, admin, version["registryId"])
     ids = {f"{e['method']} {e['path']}": e["id"] for e in version["endpoints"]}
     return {"install": inst, "registryId": version["registryId"], "endpoints": ids}
+
+
+def memory_backend(app: FastAPI) -> MemoryJobRunner:
+    """The in-memory backend the API test app runs on."""
+    runner = app.state.services.backend
+    assert isinstance(runner, MemoryJobRunner)
+    return runner
