@@ -4,6 +4,8 @@ Runner over real HTTP, and every outcome is recorded."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -180,8 +182,8 @@ async def test_an_occurrence_during_a_live_run_is_skipped_as_overlap(world: Worl
     world.stub.script = [hang(release)]
     world.clock.set(at(9, 0))
     await world.engine.dispatcher.dispatch_due()
-    runs = await world.engine.worker.claim()
-    await world.engine.worker.start_claimed(runs)
+    await world.engine.worker.prepare(await world.engine.worker.claim())
+    await world.engine.worker.start_due()
     await world.stub.arrived.wait()
     world.clock.set(at(9, 5))
     await world.engine.worker.renew_leases()  # what the renewal loop does while a call lasts
@@ -314,9 +316,6 @@ async def test_the_runner_gets_the_installs_current_content_hash_and_payload(wor
     from tests.support.seed import content_hash
 
     assert body["context"]["content_hash"] == content_hash("1.0.0")
-    import base64
-    import json
-
     assert json.loads(base64.b64decode(body["http"]["body_b64"])) == {"v": 2}
 
 
@@ -444,8 +443,8 @@ async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
     world.clock.set(at(9, 0))
     await world.engine.dispatcher.dispatch_due()
     dead = Worker(world.svc.db, world.clock, world.svc.executor, owner="dead-worker")
-    runs = await dead.claim()
-    await dead.start_claimed(runs)
+    await dead.prepare(await dead.claim())
+    await dead.start_due()
     await world.stub.arrived.wait()
     # The dead worker never renews. Before the lease expires nobody takes the run over...
     world.clock.set(at(9, 0, 31))
@@ -593,3 +592,185 @@ async def test_run_history_is_newest_first_and_paginated(world: World) -> None:
     ).json()
     assert [r["scheduledFor"] for r in page2["runs"]] == ["2027-01-04T09:00:00Z"]
     assert page2["nextCursor"] is None
+
+
+# Occurrences dispatched and prepared ahead of their fire time ------------------------------------
+
+
+async def prepare_ahead(world: World, when: datetime) -> None:
+    """What the loops do up to 10 s before a fire time: the run row, then the lease and context."""
+    world.clock.set(when)
+    await world.engine.dispatcher.dispatch_due()
+    await world.engine.worker.prepare(await world.engine.worker.claim())
+
+
+async def start_at(world: World, when: datetime) -> int:
+    """What the worker loop does when the time has come: start, call, write the outcomes."""
+    world.clock.set(when)
+    worker = world.engine.worker
+    started = await worker.start_due()
+    await asyncio.gather(*worker._tasks.values())
+    await worker.flush()
+    return started
+
+
+async def patch(world: World, schedule_id: str, body: dict[str, Any]) -> None:
+    r = await world.http.patch(
+        f"{world.base}/{schedule_id}", json=body, headers=world.personas.admin_a.headers
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_an_occurrence_is_prepared_ahead_and_starts_exactly_on_time(world: World) -> None:
+    s = await world.schedule()
+    await prepare_ahead(world, at(8, 59, 49))  # 11 s ahead: not yet
+    assert await world.runs(s["id"]) == []
+    await prepare_ahead(world, at(8, 59, 50))
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["scheduledFor"], run["attempt"]) == (
+        "queued",
+        "2027-01-04T09:00:00Z",
+        0,
+    )
+    assert await start_at(world, at(8, 59, 59)) == 0  # never before its time
+    assert world.stub.calls == []
+    assert await start_at(world, at(9, 0)) == 1
+    [call] = world.stub.calls
+    assert call["body"]["context"]["attempt"] == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"], run["startedAt"]) == (
+        "success",
+        1,
+        "2027-01-04T09:00:00Z",
+    )
+    assert (await world.get(s["id"]))["nextRunAt"] == "2027-01-05T09:00:00Z"
+
+
+async def test_a_payload_edited_after_preparing_is_the_one_sent(world: World) -> None:
+    s = await world.schedule(payloadJson={"v": 1})
+    await prepare_ahead(world, at(8, 59, 52))
+    world.clock.set(at(8, 59, 55))
+    await patch(world, s["id"], {"payloadJson": {"v": 2}})
+    assert await start_at(world, at(9, 0)) == 1
+    [call] = world.stub.calls
+    assert json.loads(base64.b64decode(call["body"]["http"]["body_b64"])) == {"v": 2}
+
+
+async def test_a_cron_changed_after_preparing_cancels_the_early_run(world: World) -> None:
+    s = await world.schedule()
+    await prepare_ahead(world, at(8, 59, 52))
+    world.clock.set(at(8, 59, 55))
+    await patch(world, s["id"], {"cron": "30 9 * * *"})
+    assert await world.runs(s["id"]) == []  # the early run is gone with its occurrence
+    assert await start_at(world, at(9, 0)) == 0
+    assert world.stub.calls == []
+    await prepare_ahead(world, at(9, 29, 51))
+    assert await start_at(world, at(9, 30)) == 1
+    assert [r["scheduledFor"] for r in await world.runs(s["id"])] == ["2027-01-04T09:30:00Z"]
+
+
+async def test_disabling_and_enabling_before_the_fire_time_still_fires_once(world: World) -> None:
+    s = await world.schedule()
+    await prepare_ahead(world, at(8, 59, 51))
+    world.clock.set(at(8, 59, 53))
+    await patch(world, s["id"], {"enabled": False})
+    assert await world.runs(s["id"]) == []
+    world.clock.set(at(8, 59, 54))
+    await patch(world, s["id"], {"enabled": True})
+    await prepare_ahead(world, at(8, 59, 55))
+    assert await start_at(world, at(9, 0)) == 1
+    assert len(world.stub.calls) == 1
+    [run] = await world.runs(s["id"])
+    assert (run["scheduledFor"], run["status"]) == ("2027-01-04T09:00:00Z", "success")
+
+
+async def test_the_kill_switch_after_preparing_stops_the_call(world: World) -> None:
+    s = await world.schedule()
+    await prepare_ahead(world, at(8, 59, 52))
+    world.clock.set(at(8, 59, 55))
+    h = world.personas.admin_a.headers
+    r = await world.http.put("/api/tenant/settings", json={"schedulesPaused": True}, headers=h)
+    assert r.status_code == 200
+    assert await start_at(world, at(9, 0)) == 0
+    assert world.stub.calls == [] and await world.runs(s["id"]) == []
+
+
+async def test_an_install_disabled_after_preparing_skips_the_run(world: World) -> None:
+    """The run was already due (dispatched at its time), then the install was disabled."""
+    s = await world.schedule()
+    await prepare_ahead(world, at(9, 0))
+    await world.http.post(
+        f"/api/v1/extensions/{world.ext['install']['id']}/disable",
+        headers=world.personas.admin_a.headers,
+    )
+    assert await start_at(world, at(9, 0, 1)) == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["skipReason"]) == ("skipped", "extension_disabled")
+    assert world.stub.calls == []
+
+
+@pytest.mark.parametrize("still_running", [True, False])
+async def test_the_overlap_rule_is_applied_when_a_prepared_run_starts(
+    world: World, still_running: bool
+) -> None:
+    s = await world.schedule()
+    release = asyncio.Event()
+    world.stub.script = [hang(release)]
+    world.clock.set(at(8, 59, 45))
+    await run_now(world, s["id"])
+    worker = world.engine.worker
+    await worker.prepare(await worker.claim(at(8, 59, 45)))
+    assert await worker.start_due() == 1
+    await world.stub.arrived.wait()
+    await prepare_ahead(world, at(8, 59, 52))  # recorded queued although the run-now is running
+    if not still_running:
+        release.set()
+        await asyncio.gather(*worker._tasks.values())
+        await worker.flush()
+    try:
+        assert await start_at(world, at(9, 0)) == 1
+    finally:
+        release.set()
+    await asyncio.gather(*worker._tasks.values())
+    await worker.flush()
+    scheduled = [r for r in await world.runs(s["id"]) if r["trigger"] == "schedule"]
+    expected = ("skipped", "overlap") if still_running else ("success", None)
+    assert [(r["status"], r["skipReason"]) for r in scheduled] == [expected]
+    assert len(world.stub.calls) == (1 if still_running else 2)
+
+
+async def test_a_worker_stopping_gives_back_the_runs_it_prepared(world: World) -> None:
+    from extsched.backends.embedded.worker import Worker
+
+    s = await world.schedule()
+    world.clock.set(at(8, 59, 52))
+    await world.engine.dispatcher.dispatch_due()
+    leaving = Worker(world.svc.db, world.clock, world.svc.executor, owner="leaving")
+    await leaving.prepare(await leaving.claim())
+    await leaving.release()
+    assert await start_at(world, at(9, 0)) == 0  # nothing prepared here yet...
+    world.clock.set(at(9, 0))
+    assert await world.engine.worker.run_once() == 1  # ...but free to take at once
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("success", 1)
+
+
+async def test_a_dead_workers_prepared_run_is_taken_over_without_a_lost_attempt(
+    world: World,
+) -> None:
+    from extsched.backends.embedded.worker import Worker
+
+    s = await world.schedule()
+    world.clock.set(at(8, 59, 52))
+    await world.engine.dispatcher.dispatch_due()
+    dead = Worker(world.svc.db, world.clock, world.svc.executor, owner="dead-worker")
+    await dead.prepare(await dead.claim())
+    world.clock.set(at(9, 0, 5))
+    assert await world.engine.worker.run_once() == 0  # its lease holds past the fire time
+    world.clock.set(at(9, 0, 33))  # the lease (10 s lead + 30 s margin from 08:59:52) is over
+    assert await world.engine.worker.run_once() == 1
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"], run["error"]) == ("success", 1, None)
+    # The dead worker wakes up late: the run is no longer its to start.
+    assert await dead.start_due() == 0
+    assert len(world.stub.calls) == 1

@@ -67,6 +67,7 @@ def new_run_row(
     now: datetime,
     skip_reason: str | None = None,
     error: str | None = None,
+    start_at: datetime | None = None,
 ) -> dict[str, Any]:
     final = status in FINAL
     return {
@@ -81,7 +82,7 @@ def new_run_row(
         "skip_reason": skip_reason,
         "attempt": 0,
         "max_attempts": max_attempts,
-        "next_attempt_at": None if final else now,
+        "next_attempt_at": None if final else (start_at or now),
         "started_at": None,
         "finished_at": now if final else None,
         "duration_ms": None,
@@ -102,6 +103,8 @@ class DueOccurrence:
 
     ``missed_count`` may be a lower bound (``missed_capped``) after a very long downtime: counting
     every occurrence of a year-long outage is not worth delaying the schedules that are due now.
+    ``start_at`` is set when the occurrence is recorded ahead of its fire time: the run waits
+    queued until then, and the overlap rule is applied when it starts.
     """
 
     tenant_id: str
@@ -112,6 +115,7 @@ class DueOccurrence:
     missed_last: datetime | None = None
     missed_count: int = 0
     missed_capped: bool = False
+    start_at: datetime | None = None
 
 
 @dataclass
@@ -143,7 +147,9 @@ async def record_occurrences(
     )
     max_attempts = {(r.tenant_id, r.id): r.max_attempts for r in rows}
     runs = RunRepo(conn)
-    busy = await runs.active_schedule_ids(tenants, ids, now)
+    busy = await runs.active_schedule_ids(
+        tenants, {i.schedule_id for i in items if i.start_at is None}, now
+    )
     new_rows: list[dict[str, Any]] = []
     for item in items:
         attempts = max_attempts.get((item.tenant_id, item.schedule_id))
@@ -185,6 +191,7 @@ async def record_occurrences(
                     idempotency_key=occurrence_key(item.schedule_id, item.run_for),
                     status="skipped" if overlap else "queued",
                     skip_reason="overlap" if overlap else None,
+                    start_at=item.start_at,
                 )
             )
     inserted = await runs.insert_new(new_rows)
@@ -289,6 +296,67 @@ async def load_contexts(conn: AsyncConnection, runs: Sequence[Run]) -> list[RunC
             )
         )
     return contexts
+
+
+# What the run-time checks depend on, per run: (schedule updated_at, enabled), (install updated_at,
+# enabled, version), tenant paused. A run prepared ahead is re-checked when its mark changed.
+Mark = tuple[tuple[Any, ...] | None, tuple[Any, ...] | None, bool]
+
+
+def mark_of(ctx: RunContext) -> Mark:
+    s, i = ctx.schedule, ctx.install
+    return (
+        (s.updated_at, s.enabled) if s else None,
+        (i.updated_at, i.enabled, i.version_id) if i else None,
+        ctx.tenant_paused,
+    )
+
+
+async def current_marks(conn: AsyncConnection, runs: Sequence[Run]) -> dict[tuple[str, str], Mark]:
+    """The current ``mark_of`` each run's context, in three light reads."""
+    if not runs:
+        return {}
+    tenants = {r.tenant_id for r in runs}
+    schedules = {
+        (t, i): (u, e)
+        for t, i, u, e in await conn.execute(
+            sa.select(
+                sched_t.c.tenant_id, sched_t.c.id, sched_t.c.updated_at, sched_t.c.enabled
+            ).where(
+                sched_t.c.tenant_id.in_(tenants),
+                sched_t.c.id.in_({r.schedule_id for r in runs}),
+            )
+        )
+    }
+    installs = {
+        (t, i): (u, e, v)
+        for t, i, u, e, v in await conn.execute(
+            sa.select(
+                inst_t.c.tenant_id,
+                inst_t.c.id,
+                inst_t.c.updated_at,
+                inst_t.c.enabled,
+                inst_t.c.version_id,
+            ).where(inst_t.c.tenant_id.in_(tenants), inst_t.c.id.in_({r.install_id for r in runs}))
+        )
+    }
+    paused = set(
+        (
+            await conn.execute(
+                sa.select(settings_t.c.tenant_id).where(
+                    settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
+                )
+            )
+        ).scalars()
+    )
+    return {
+        (r.tenant_id, r.id): (
+            schedules.get((r.tenant_id, r.schedule_id)),
+            installs.get((r.tenant_id, r.install_id)),
+            r.tenant_id in paused,
+        )
+        for r in runs
+    }
 
 
 def precheck(ctx: RunContext) -> Completion | None:

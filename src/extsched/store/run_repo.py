@@ -53,16 +53,18 @@ class RunRepo:
         return set((await self.conn.execute(q)).scalars())
 
     async def claim(
-        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+        self, *, owner: str, now: datetime, horizon: datetime, lease_until: datetime, limit: int
     ) -> list[Run]:
-        """Take up to ``limit`` due queued runs for ``owner``: running, leased, attempt + 1.
+        """Lease up to ``limit`` queued runs due by ``horizon`` to ``owner``; they stay queued.
 
+        A queued run whose lease expired (its worker vanished before starting it) is free again.
         PostgreSQL skips rows other workers hold; SQLite's single writer makes the conditional
-        UPDATE (status still 'queued') the compare-and-set.
+        UPDATE the compare-and-set. Only ``start`` makes a leased run running.
         """
+        free = run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
         q = (
             sa.select(run_t.c.tenant_id, run_t.c.id)
-            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= now)
+            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= horizon, free)
             .order_by(run_t.c.next_attempt_at)
             .limit(limit)
         )
@@ -77,18 +79,61 @@ class RunRepo:
                 run_t.c.tenant_id.in_({t for t, _ in picked}),
                 run_t.c.id.in_([i for _, i in picked]),
                 run_t.c.status == "queued",
+                free,
+            )
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+            .returning(*run_t.c)
+        )
+        return [to_run(r) for r in await self.conn.execute(stmt)]
+
+    async def start(
+        self, owner: str, keys: list[tuple[str, str]], now: datetime, lease_until: datetime
+    ) -> dict[tuple[str, str], tuple[int, datetime]]:
+        """Leased queued runs become running, attempt + 1; returns the (attempt, started_at) of
+        those still ours. A run cancelled or taken over since it was leased is not returned."""
+        if not keys:
+            return {}
+        stmt = (
+            run_t.update()
+            .where(
+                run_t.c.tenant_id.in_({t for t, _ in keys}),
+                run_t.c.id.in_([i for _, i in keys]),
+                run_t.c.status == "queued",
+                run_t.c.lease_owner == owner,
             )
             .values(
                 status="running",
-                lease_owner=owner,
                 lease_expires_at=lease_until,
                 attempt=run_t.c.attempt + 1,
                 started_at=sa.func.coalesce(run_t.c.started_at, now),
                 next_attempt_at=None,
             )
-            .returning(*run_t.c)
+            .returning(run_t.c.tenant_id, run_t.c.id, run_t.c.attempt, run_t.c.started_at)
         )
-        return [to_run(r) for r in await self.conn.execute(stmt)]
+        return {(t, i): (a, s) for t, i, a, s in await self.conn.execute(stmt)}
+
+    async def release(self, owner: str) -> None:
+        """Give back the queued runs ``owner`` leased but did not start (a worker stopping)."""
+        await self.conn.execute(
+            run_t.update()
+            .where(run_t.c.status == "queued", run_t.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    async def overlapping(self, runs: list[Run], now: datetime) -> set[tuple[str, str]]:
+        """Of these runs, the keys of those whose schedule has another run queued or running
+        under a live lease (the overlap rule, applied as a scheduled run starts)."""
+        if not runs:
+            return set()
+        own = {r.id for r in runs}
+        q = sa.select(run_t.c.tenant_id, run_t.c.schedule_id, run_t.c.id).where(
+            run_t.c.tenant_id.in_({r.tenant_id for r in runs}),
+            run_t.c.schedule_id.in_({r.schedule_id for r in runs}),
+            (run_t.c.status == "queued")
+            | ((run_t.c.status == "running") & (run_t.c.lease_expires_at > now)),
+        )
+        busy = {(t, s) for t, s, i in await self.conn.execute(q) if i not in own}
+        return {(r.tenant_id, r.id) for r in runs if (r.tenant_id, r.schedule_id) in busy}
 
     async def any_expired(self, now: datetime) -> bool:
         q = (
@@ -109,12 +154,13 @@ class RunRepo:
         return [to_run(r) for r in await self.conn.execute(q)]
 
     async def renew(self, owner: str, keys: list[tuple[str, str]], until: datetime) -> None:
-        for tenant_id, run_id in keys:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
             await self.conn.execute(
                 run_t.update()
                 .where(
-                    run_t.c.tenant_id == tenant_id,
-                    run_t.c.id == run_id,
+                    run_t.c.tenant_id.in_({t for t, _ in chunk}),
+                    run_t.c.id.in_([r for _, r in chunk]),
                     run_t.c.lease_owner == owner,
                     run_t.c.status == "running",
                 )

@@ -4,6 +4,12 @@ Claiming is ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes share
 overlap; on SQLite the single writer plus a compare-and-set on ``next_fire_for`` does the same.
 The run rows and the schedule's advance commit together, and a run's unique occurrence key makes a
 repeated delivery harmless.
+
+Occurrences are dispatched up to ``lead`` ahead of their fire time: the run row is created queued
+with ``next_attempt_at`` at the fire time, so a burst of thousands of schedules due at one instant
+has its database work done before the instant and the worker only has to start the calls. The
+run-time checks and the overlap rule are applied when the run starts, not here; a schedule change
+in the meantime cancels the early run (``EmbeddedJobRunner.ensure_in``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from extsched.store.types import UtcDateTime
 log = logging.getLogger(__name__)
 
 MAX_IDLE_SLEEP = 5.0  # other processes' changes are seen within this, even without a wake-up
+LEAD = timedelta(seconds=10)  # how far ahead of its fire time an occurrence gets its run row
 
 
 @dataclass
@@ -50,6 +57,7 @@ class Dispatcher:
         *,
         catchup_window: timedelta = timedelta(minutes=10),
         batch_size: int = 1000,
+        lead: timedelta = LEAD,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
@@ -58,6 +66,7 @@ class Dispatcher:
         self.metrics = metrics
         self.window = catchup_window
         self.batch_size = batch_size
+        self.lead = lead
         self.on_queued = on_queued
 
     async def dispatch_due(self) -> DispatchReport:
@@ -86,7 +95,7 @@ class Dispatcher:
         async with self.db.transaction() as conn:
             q = (
                 emb_t.select()
-                .where(emb_t.c.paused.is_(False), emb_t.c.fire_at <= now)
+                .where(emb_t.c.paused.is_(False), emb_t.c.fire_at <= now + self.lead)
                 .order_by(emb_t.c.fire_at)
                 .limit(self.batch_size)
             )
@@ -98,13 +107,14 @@ class Dispatcher:
             items: list[DueOccurrence] = []
             advances = []
             for row in rows:
+                early = row.fire_at > now  # dispatched ahead: planned as of its own fire time
                 p = plan(
                     schedule_id=row.schedule_id,
                     cron=row.cron,
                     timezone=row.timezone,
                     jitter_seconds=row.jitter_seconds,
                     first_due=row.next_fire_for,
-                    now=now,
+                    now=row.fire_at if early else now,
                     window=self.window,
                 )
                 items.append(
@@ -117,6 +127,7 @@ class Dispatcher:
                         missed_last=p.missed_last,
                         missed_count=p.missed_count,
                         missed_capped=p.missed_capped,
+                        start_at=row.fire_at if early else None,
                     )
                 )
                 advances.append(
@@ -171,5 +182,6 @@ class Dispatcher:
             nxt = await self.next_fire_at()
             delay = MAX_IDLE_SLEEP
             if nxt is not None:
-                delay = min(delay, max(0.0, (nxt - self.clock.now()).total_seconds()))
+                ahead = nxt - self.lead - self.clock.now()
+                delay = min(delay, max(0.0, ahead.total_seconds()))
             await wait_any(stop, changed, delay)

@@ -26,6 +26,7 @@ from extsched.clock import Clock
 from extsched.domain.cron import iter_occurrences, next_occurrence
 from extsched.store.db import Database
 from extsched.store.tables import embedded_schedule as emb_t
+from extsched.store.tables import tenant_extension_schedule_run as run_t
 
 
 class EmbeddedJobRunner(JobRunner):
@@ -69,20 +70,28 @@ class EmbeddedJobRunner(JobRunner):
             "paused": paused,
             "updated_at": now,
         }
+        retimed = row is not None and (
+            paused
+            or row.paused
+            or row.next_fire_for is None
+            or (row.cron, row.timezone, row.jitter_seconds)
+            != (spec.cron, spec.timezone, spec.jitter_seconds)
+        )
+        if (
+            row is not None
+            and retimed
+            and await self._cancel_early(conn, tenant_id, schedule_id, now)
+        ):
+            # Its occurrence never fired: it may come again under the new timing.
+            values["last_fired_for"] = min(row.last_fired_for, now) if row.last_fired_for else None
         if paused:
             values.update(next_fire_for=None, fire_at=None)
         elif row is None:
             values.update(self._next(spec, schedule_id, now))
-        else:
-            changed = (row.cron, row.timezone, row.jitter_seconds) != (
-                spec.cron,
-                spec.timezone,
-                spec.jitter_seconds,
-            )
-            if changed or row.paused or row.next_fire_for is None:
-                # Never again an occurrence that already fired, never a back-fill.
-                after = max(now, row.last_fired_for) if row.last_fired_for else now
-                values.update(self._next(spec, schedule_id, after))
+        elif retimed:
+            # Never again an occurrence that already fired, never a back-fill.
+            last = values.get("last_fired_for", row.last_fired_for)
+            values.update(self._next(spec, schedule_id, max(now, last) if last else now))
         if row is None:
             await conn.execute(
                 emb_t.insert().values(
@@ -93,7 +102,27 @@ class EmbeddedJobRunner(JobRunner):
             await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
 
     async def delete_in(self, conn: AsyncConnection, key: str) -> None:
+        tenant_id, _, schedule_id = parse_key(key)
+        await self._cancel_early(conn, tenant_id, schedule_id, self.clock.now())
         await conn.execute(emb_t.delete().where(*self._where(key)))
+
+    @staticmethod
+    async def _cancel_early(
+        conn: AsyncConnection, tenant_id: str, schedule_id: str, now: datetime
+    ) -> int:
+        """Delete the run dispatched ahead for an occurrence that has not come yet: the change
+        being written supersedes it. A run a worker already started is left alone."""
+        result = await conn.execute(
+            run_t.delete().where(
+                run_t.c.tenant_id == tenant_id,
+                run_t.c.schedule_id == schedule_id,
+                run_t.c.trigger == "schedule",
+                run_t.c.status == "queued",
+                run_t.c.attempt == 0,
+                run_t.c.next_attempt_at > now,
+            )
+        )
+        return int(result.rowcount)
 
     def notify_changed(self) -> None:
         self.schedules_changed.set()

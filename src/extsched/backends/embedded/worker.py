@@ -1,18 +1,29 @@
-"""The worker pool: claims queued runs under a lease, executes them, writes outcomes in batches.
+"""The worker pool: leases queued runs, starts them on time, executes them, writes outcomes.
 
-A lease (owner + expiry, renewed while the call lasts) marks a run as in progress. A worker that
-dies leaves its lease to expire; any worker then takes the run back, counting the lost attempt,
-and retries it. Outcomes are written only while the lease is still ours, so a run completes once.
+A run is leased (owner + expiry) up to ``lead`` before it is due and its context loaded then, so
+when thousands come due at one instant the worker only has to start them and make the calls.
+Starting is one conditional UPDATE per batch (still queued, still ours): a run cancelled or taken
+over since it was leased does not start. Just before that, the run-time checks are brought up to
+date — a run whose schedule, install or tenant changed since it was prepared gets its context
+reloaded — and the overlap rule is applied.
+
+A running run's lease is renewed while the call lasts. A worker that dies leaves its leases to
+expire: a leased queued run is simply free again; a running one is taken back, the lost attempt
+counted, and retried. Outcomes are written only while the lease is still ours, so a run completes
+once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import heapq
 import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +32,16 @@ import sqlalchemy as sa
 from extsched.backends.embedded.waiting import wait_any
 from extsched.clock import Clock
 from extsched.domain.records import Run
-from extsched.services.runs import Completion, RunExecutor, load_contexts, retry_delay
+from extsched.services.runs import (
+    Completion,
+    Mark,
+    RunContext,
+    RunExecutor,
+    current_marks,
+    load_contexts,
+    mark_of,
+    retry_delay,
+)
 from extsched.store.db import Database
 from extsched.store.run_repo import RunRepo
 from extsched.store.tables import tenant_extension_schedule_run as run_t
@@ -30,8 +50,19 @@ from extsched.store.types import UtcDateTime
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN = timedelta(seconds=30)
+LEAD = timedelta(seconds=10)  # how long before it is due a run is leased and prepared
 MAX_IDLE_SLEEP = 1.0
 REAP_EVERY = 1.0  # seconds between looks for expired leases
+FLUSH_GATHER = 0.05  # seconds of completions gathered into one outcome transaction
+
+Key = tuple[str, str]  # (tenant_id, run_id)
+
+
+@dataclass
+class _Prepared:
+    ctx: RunContext
+    start_at: datetime
+    mark: Mark
 
 
 def default_owner() -> str:
@@ -49,6 +80,8 @@ class Worker:
         concurrency: int = 256,
         batch_size: int = 500,
         lease_ttl: timedelta | None = None,
+        lead: timedelta = LEAD,
+        prepare_limit: int = 20_000,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -57,8 +90,15 @@ class Worker:
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.lease_ttl = lease_ttl or (timedelta(milliseconds=executor.timeout_ms) + LEASE_MARGIN)
+        self.lead = lead
+        self.prepare_limit = prepare_limit
+        # Started runs waiting for a free call slot: bounded, so a started run calls soon.
+        self.backlog = 4 * concurrency
         self.wake = asyncio.Event()
-        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._prepared: dict[Key, _Prepared] = {}
+        self._due: list[tuple[datetime, Key]] = []  # heap over _prepared by start time
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._results: list[Completion] = []
         self._results_ready = asyncio.Event()
         self._writing: asyncio.Future[int] | None = None
@@ -114,37 +154,100 @@ class Worker:
         self.executor.count(finals)
         return len(expired)
 
-    async def claim(self) -> list[Run]:
-        free = self.concurrency - len(self._tasks)
-        if free <= 0:
+    async def claim(self, horizon: datetime | None = None) -> list[Run]:
+        """Lease queued runs due by ``horizon`` (default: ``lead`` from now), up to the room left."""
+        room = min(self.batch_size, self.prepare_limit - len(self._prepared) - len(self._tasks))
+        if room <= 0:
             return []
         now = self.clock.now()
+        horizon = horizon or now + self.lead
         async with self.db.transaction() as conn:
             return await RunRepo(conn).claim(
                 owner=self.owner,
                 now=now,
-                lease_until=now + self.lease_ttl,
-                limit=min(free, self.batch_size),
+                horizon=horizon,
+                lease_until=max(horizon, now) + LEASE_MARGIN,  # the call gets its own at start
+                limit=room,
             )
 
-    async def start_claimed(self, runs: list[Run]) -> None:
+    async def prepare(self, runs: list[Run]) -> None:
+        """Load what leased runs need to start: their contexts, and the marks to check them by."""
+        runs = [r for r in runs if (r.tenant_id, r.id) not in self._tasks]
         if not runs:
             return
         async with self.db.connect() as conn:
             contexts = await load_contexts(conn, runs)
+        now = self.clock.now()
         for ctx in contexts:
             key = (ctx.run.tenant_id, ctx.run.id)
-            self._tasks[key] = asyncio.create_task(self._execute(ctx), name=f"run:{ctx.run.id}")
+            start_at = ctx.run.next_attempt_at or now
+            if key not in self._prepared:
+                heapq.heappush(self._due, (start_at, key))
+            self._prepared[key] = _Prepared(ctx, start_at, mark_of(ctx))
 
-    async def _execute(self, ctx: Any) -> None:
+    @property
+    def next_start(self) -> datetime | None:
+        return self._due[0][0] if self._due else None
+
+    async def start_due(self) -> int:
+        """Start the prepared runs whose time has come, as far as the backlog allows."""
+        started = 0
+        while self._due:
+            now = self.clock.now()
+            room = min(self.batch_size, self.backlog - len(self._tasks))
+            batch: list[_Prepared] = []
+            while self._due and self._due[0][0] <= now and len(batch) < room:
+                _, key = heapq.heappop(self._due)
+                batch.append(self._prepared.pop(key))
+            if not batch:
+                break
+            started += await self._start(batch, now)
+        return started
+
+    async def _start(self, batch: list[_Prepared], now: datetime) -> int:
+        keys = [(p.ctx.run.tenant_id, p.ctx.run.id) for p in batch]
+        async with self.db.transaction() as conn:
+            marks = await current_marks(conn, [p.ctx.run for p in batch])
+            stale = [p for p, k in zip(batch, keys, strict=True) if marks[k] != p.mark]
+            if stale:  # changed since prepared: the run-time checks need the current state
+                fresh = await load_contexts(conn, [p.ctx.run for p in stale])
+                for p, ctx in zip(stale, fresh, strict=True):
+                    p.ctx = ctx
+            first = [
+                p.ctx.run
+                for p in batch
+                if p.ctx.run.trigger == "schedule" and p.ctx.run.attempt == 0
+            ]
+            repo = RunRepo(conn)
+            overlap = await repo.overlapping(first, now)
+            started = await repo.start(self.owner, keys, now, now + self.lease_ttl)
+        for p, key in zip(batch, keys, strict=True):
+            if key not in started:
+                continue  # cancelled, or taken over by another worker, since it was leased
+            attempt, started_at = started[key]
+            ctx = p.ctx
+            ctx.run = dataclasses.replace(
+                ctx.run, status="running", attempt=attempt, started_at=started_at
+            )
+            if key in overlap:
+                self._done(Completion(ctx.run, "skipped", skip_reason="overlap"))
+            else:
+                self._tasks[key] = asyncio.create_task(self._execute(ctx), name=f"run:{key[1]}")
+        return len(started)
+
+    async def _execute(self, ctx: RunContext) -> None:
         try:
-            completion = await self.executor.attempt(ctx)
+            async with self._slots:
+                completion = await self.executor.attempt(ctx)
         except Exception as exc:  # a bug must not leave the run running forever
             log.exception("attempt crashed", extra={"run_id": ctx.run.id})
             completion = Completion(ctx.run, "queued", error=f"internal error: {exc}")
             completion.next_attempt_at = self.clock.now() + retry_delay(ctx.run.attempt)
             if ctx.run.attempt >= ctx.run.max_attempts:
                 completion.status, completion.next_attempt_at = "error", None
+        self._done(completion)
+
+    def _done(self, completion: Completion) -> None:
         self._results.append(completion)
         self._results_ready.set()
 
@@ -175,10 +278,9 @@ class Worker:
         await self.reap_expired()
         handled = 0
         while True:
-            runs = await self.claim()
-            if not runs:
+            await self.prepare(await self.claim(self.clock.now()))
+            if not await self.start_due():
                 break
-            await self.start_claimed(runs)
             await asyncio.gather(*self._tasks.values())
             handled += await self.flush()
         return handled
@@ -186,15 +288,17 @@ class Worker:
     # The loop ------------------------------------------------------------------------------------
 
     async def next_due(self) -> datetime | None:
+        """When the next queued run beyond the lead is due (sooner ones are claimed each pass)."""
         async with self.db.connect() as conn:
             q = sa.select(sa.func.min(run_t.c.next_attempt_at, type_=UtcDateTime())).where(
-                run_t.c.status == "queued"
+                run_t.c.status == "queued", run_t.c.next_attempt_at > self.clock.now() + self.lead
             )
             value: datetime | None = (await conn.execute(q)).scalar_one_or_none()
         return value
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float = 30.0) -> None:
-        """Work until ``stop``; then finish what is in flight (up to ``drain_timeout``)."""
+        """Work until ``stop``; then finish what is in flight (up to ``drain_timeout``) and give
+        back the runs leased but not started."""
         flusher = asyncio.create_task(self._flush_loop(stop))
         renewer = asyncio.create_task(self._renew_loop(stop))
         try:
@@ -206,14 +310,14 @@ class Worker:
                     if loop.time() - last_reap >= REAP_EVERY:
                         last_reap = loop.time()
                         await self.reap_expired()
+                    # Starting what is due comes first; preparing what comes next fills the gaps.
+                    if self._room_to_start():
+                        await self.start_due()
                     runs = await self.claim()
-                    await self.start_claimed(runs)
-                    if runs and len(self._tasks) < self.concurrency:
+                    await self.prepare(runs)
+                    if len(runs) == self.batch_size:
                         continue
-                    delay = MAX_IDLE_SLEEP
-                    nxt = await self.next_due()
-                    if nxt is not None and len(self._tasks) < self.concurrency:
-                        delay = min(delay, max(0.0, (nxt - self.clock.now()).total_seconds()))
+                    delay = self._idle_delay(await self.next_due())
                 except Exception:
                     log.exception("worker pass failed")
                     delay = MAX_IDLE_SLEEP
@@ -231,11 +335,40 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await self._writing
             await self.flush()
+            await self.release()
+
+    def _room_to_start(self) -> bool:
+        """Start in batches, not one run per freed slot: each start is a write transaction."""
+        due = self.next_start
+        if due is None or due > self.clock.now():
+            return False
+        room = self.backlog - len(self._tasks)
+        return room >= min(self.concurrency, len(self._prepared)) or not self._tasks
+
+    def _idle_delay(self, next_due: datetime | None) -> float:
+        now = self.clock.now()
+        delay = MAX_IDLE_SLEEP
+        start = self.next_start
+        if start is not None and start <= now and not self._room_to_start():
+            start = None  # due, but waiting for room: a flush wakes the loop
+        for t in (start, next_due - self.lead if next_due else None):
+            if t is not None:
+                delay = min(delay, max(0.0, (t - now).total_seconds()))
+        return delay
+
+    async def release(self) -> None:
+        self._prepared.clear()
+        self._due.clear()
+        try:
+            async with self.db.transaction() as conn:
+                await RunRepo(conn).release(self.owner)
+        except Exception:  # their leases expire on their own
+            log.exception("giving back leased runs failed")
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while True:
             await self._results_ready.wait()
-            await asyncio.sleep(0.01)  # gather a burst of completions into one transaction
+            await asyncio.sleep(FLUSH_GATHER)
             self._writing = asyncio.ensure_future(self.flush())
             try:
                 await asyncio.shield(self._writing)
