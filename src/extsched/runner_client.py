@@ -1,15 +1,52 @@
 """The ``POST /v1/execute`` client, shared by scheduled runs and (later) the HTTP gateway.
 
-aiohttp with one pooled session per process: at a thousand concurrent calls it measured about
-ten times faster than httpx on this kind of machine (see the shared benchmark notes).
+HTTP/1.1 over pooled keep-alive connections on asyncio streams, written for this one request
+shape: a burst of ten thousand calls spends most of its time in the HTTP client, and a general
+client's per-request machinery measured about four times the cost of this one (bench/RESULTS.md).
+What it reads: ``Content-Length``, chunked and read-to-close bodies, ``Connection: close``; every
+body is capped at ``max_response_bytes`` while it is read. A pooled connection the Runner closed
+while it sat idle is replaced and the request sent again once; that is safe because no byte of an
+answer came back, and the Runner deduplicates by ``x-idempotency-key`` anyway.
 """
 
 from __future__ import annotations
 
-import aiohttp
+import asyncio
+import ssl
+import time
+from urllib.parse import urlsplit
+
 import orjson
 
 from extsched.domain.invocation import AttemptResult, Invocation, build_request, read_response
+
+KEEPALIVE_SECONDS = 15.0  # an idle connection older than this is closed rather than reused
+_HEAD_LIMIT = 65_536
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+class _Stale(Exception):
+    """A reused connection ended before any byte of the answer: the Runner closed it idle."""
+
+
+class _Connection:
+    __slots__ = ("reader", "reused", "used_at", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.reused = False
+        self.used_at = time.monotonic()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class RunnerClient:
@@ -21,50 +58,184 @@ class RunnerClient:
         max_response_bytes: int = 262_144,
         max_connections: int = 512,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/v1/execute"
+        parts = urlsplit(base_url.rstrip("/") + "/v1/execute")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"runner URL must be http:// or https:// with a host: {base_url!r}")
+        self.url = parts.geturl()
         self.service_token = service_token
         self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    async def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
-        return self._session
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        default_port = self._port == (443 if self._ssl else 80)
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        authority = host if default_port else f"{host}:{self._port}"
+        self._request_line = f"POST {parts.path} HTTP/1.1\r\nhost: {authority}\r\n".encode()
+        self._idle: list[_Connection] = []
+        self._gate: asyncio.Semaphore | None = None
+        self._closed = False
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     async def execute(self, inv: Invocation) -> AttemptResult:
         headers, body = build_request(inv, self.service_token)
-        session = await self._client()
-        timeout = aiohttp.ClientTimeout(total=inv.timeout_ms / 1000)
-        data = orjson.dumps(body)
         try:
-            async with session.post(self.url, data=data, headers=headers, timeout=timeout) as resp:
-                declared = resp.content_length
-                if declared is not None and declared > self.max_response_bytes:
-                    return self._too_large()
-                raw = bytearray()
-                async for chunk in resp.content.iter_chunked(65_536):
-                    raw.extend(chunk)
-                    if len(raw) > self.max_response_bytes:
-                        return self._too_large()
-                return read_response(resp.status, bytes(raw))
+            request = self._encode(headers, orjson.dumps(body))
+        except (ValueError, UnicodeEncodeError) as exc:
+            return AttemptResult.failure(f"request not sendable: {exc}", retryable=False)
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.max_connections)
+        try:
+            async with asyncio.timeout(inv.timeout_ms / 1000), self._gate:
+                status, raw = await self._exchange(request)
         except TimeoutError:
             return AttemptResult.failure(
                 f"runner did not answer within {inv.timeout_ms} ms",
                 retryable=True,
                 status="timeout",
             )
-        except (aiohttp.ClientError, OSError) as exc:
+        except _TooLarge:
             return AttemptResult.failure(
-                f"connection error: {type(exc).__name__}: {exc}", retryable=True
+                f"runner response larger than {self.max_response_bytes} bytes", retryable=False
             )
+        except (OSError, EOFError, _Stale, _ProtocolError) as exc:
+            detail = str(exc) or "the runner closed the connection"
+            return AttemptResult.failure(
+                f"connection error: {type(exc).__name__}: {detail}", retryable=True
+            )
+        return read_response(status, raw)
 
-    def _too_large(self) -> AttemptResult:
-        return AttemptResult.failure(
-            f"runner response larger than {self.max_response_bytes} bytes", retryable=False
+    def _encode(self, headers: dict[str, str], body: bytes) -> bytes:
+        lines = [self._request_line, b"content-length: %d\r\n" % len(body)]
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"header {name} has a line break")
+            lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+        lines.append(b"\r\n")
+        lines.append(body)
+        return b"".join(lines)
+
+    # Connections -------------------------------------------------------------------------------
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        conn = self._take_idle()
+        if conn is not None:
+            try:
+                return await self._roundtrip(conn, request)
+            except _Stale:
+                pass
+        conn = _Connection(
+            *await asyncio.open_connection(self._host, self._port, ssl=self._ssl, limit=_HEAD_LIMIT)
         )
+        return await self._roundtrip(conn, request)
+
+    def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.used_at < KEEPALIVE_SECONDS and not conn.reader.at_eof():
+                conn.reused = True
+                return conn
+            conn.close()
+        return None
+
+    async def _roundtrip(self, conn: _Connection, request: bytes) -> tuple[int, bytes]:
+        keep = False
+        try:
+            conn.writer.write(request)
+            await conn.writer.drain()
+            try:
+                head = await conn.reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError as exc:
+                if conn.reused and not exc.partial:
+                    raise _Stale() from exc
+                raise EOFError("the runner closed the connection mid-answer") from exc
+            except asyncio.LimitOverrunError as exc:
+                raise _ProtocolError("response headers too large") from exc
+            status, length, chunked, keep = _parse_head(head)
+            if chunked:
+                raw = await self._read_chunked(conn.reader)
+            elif length is not None:
+                if length > self.max_response_bytes:
+                    raise _TooLarge()
+                raw = await conn.reader.readexactly(length)
+            elif 100 <= status < 200 or status in (204, 304):
+                raw = b""
+            else:
+                keep = False
+                raw = await self._read_to_close(conn.reader)
+            return status, raw
+        except asyncio.IncompleteReadError as exc:
+            raise EOFError("the runner closed the connection mid-answer") from exc
+        finally:
+            if keep and not self._closed:
+                conn.used_at = time.monotonic()
+                self._idle.append(conn)
+            else:
+                conn.close()
+
+    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        body = bytearray()
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise _ProtocolError("bad chunk size") from exc
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > self.max_response_bytes:
+                raise _TooLarge()
+            body += await reader.readexactly(size)
+            if await reader.readexactly(2) != b"\r\n":
+                raise _ProtocolError("bad chunk end")
+
+    async def _read_to_close(self, reader: asyncio.StreamReader) -> bytes:
+        body = bytearray()
+        while chunk := await reader.read(65_536):
+            body += chunk
+            if len(body) > self.max_response_bytes:
+                raise _TooLarge()
+        return bytes(body)
+
+
+def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
+    """Status, Content-Length, chunked, keep-alive, from a response's status line and headers."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+        raise _ProtocolError(f"not an HTTP/1.x response: {lines[0][:80]!r}")
+    try:
+        status = int(parts[1])
+    except ValueError as exc:
+        raise _ProtocolError("bad status line") from exc
+    keep = parts[0] == b"HTTP/1.1"
+    length: int | None = None
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            try:
+                n = int(value.strip())
+            except ValueError as exc:
+                raise _ProtocolError("bad content-length") from exc
+            if n < 0 or (length is not None and length != n):
+                raise _ProtocolError("bad content-length")
+            length = n
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            token = value.strip().lower()
+            if token == b"close":
+                keep = False
+            elif token == b"keep-alive":
+                keep = True
+    return status, length, chunked, keep

@@ -192,7 +192,7 @@ async def test_an_occurrence_during_a_live_run_is_skipped_as_overlap(world: Worl
     finally:
         release.set()
     assert (report.queued, report.skipped) == (0, 1)
-    await asyncio.gather(*world.engine.worker._tasks.values())
+    await world.engine.worker.settled()
     await world.engine.worker.flush()
     statuses = sorted(
         (r["scheduledFor"], r["status"], r["skipReason"]) for r in await world.runs(s["id"])
@@ -461,7 +461,7 @@ async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
     assert (run["status"], run["attempt"]) == ("success", 2)
     # The dead worker's call finally returns: its outcome is refused, the run stays as it is.
     release.set()
-    await asyncio.gather(*dead._tasks.values())
+    await dead.settled()
     assert await dead.flush() == 1
     [after] = await world.runs(s["id"])
     assert after == run
@@ -609,7 +609,7 @@ async def start_at(world: World, when: datetime) -> int:
     world.clock.set(when)
     worker = world.engine.worker
     started = await worker.start_due()
-    await asyncio.gather(*worker._tasks.values())
+    await worker.settled()
     await worker.flush()
     return started
 
@@ -725,13 +725,13 @@ async def test_the_overlap_rule_is_applied_when_a_prepared_run_starts(
     await prepare_ahead(world, at(8, 59, 52))  # recorded queued although the run-now is running
     if not still_running:
         release.set()
-        await asyncio.gather(*worker._tasks.values())
+        await worker.settled()
         await worker.flush()
     try:
         assert await start_at(world, at(9, 0)) == 1
     finally:
         release.set()
-    await asyncio.gather(*worker._tasks.values())
+    await worker.settled()
     await worker.flush()
     scheduled = [r for r in await world.runs(s["id"]) if r["trigger"] == "schedule"]
     expected = ("skipped", "overlap") if still_running else ("success", None)

@@ -132,3 +132,10 @@ class Run:
     lease_owner: str | None
     lease_expires_at: datetime | None
     created_at: datetime
+
+    def changed(self, **changes: Any) -> Run:
+        """A copy with ``changes``; ``dataclasses.replace`` without its per-call introspection
+        (a burst makes ten thousand of these)."""
+        new = object.__new__(Run)
+        new.__dict__.update(self.__dict__, **changes)
+        return new

@@ -16,8 +16,8 @@ once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import dataclasses
 import heapq
 import logging
 import os
@@ -95,17 +95,22 @@ class Worker:
         # Started runs waiting for a free call slot: bounded, so a started run calls soon.
         self.backlog = 4 * concurrency
         self.wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
         self._prepared: dict[Key, _Prepared] = {}
         self._due: list[tuple[datetime, Key]] = []  # heap over _prepared by start time
-        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        # Started runs until their outcome is written (what the lease renewal keeps alive).
+        self._started: dict[Key, RunContext] = {}
+        self._ready: collections.deque[RunContext] = collections.deque()  # started, not called
+        self._callers: set[asyncio.Task[None]] = set()
+        self._pending = 0  # started runs without an outcome yet
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._results: list[Completion] = []
         self._results_ready = asyncio.Event()
         self._writing: asyncio.Future[int] | None = None
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._started)
 
     # One pass, for tests and the loop -----------------------------------------------------------
 
@@ -156,7 +161,7 @@ class Worker:
 
     async def claim(self, horizon: datetime | None = None) -> list[Run]:
         """Lease queued runs due by ``horizon`` (default: ``lead`` from now), up to the room left."""
-        room = min(self.batch_size, self.prepare_limit - len(self._prepared) - len(self._tasks))
+        room = min(self.batch_size, self.prepare_limit - len(self._prepared) - len(self._started))
         if room <= 0:
             return []
         now = self.clock.now()
@@ -172,7 +177,7 @@ class Worker:
 
     async def prepare(self, runs: list[Run]) -> None:
         """Load what leased runs need to start: their contexts, and the marks to check them by."""
-        runs = [r for r in runs if (r.tenant_id, r.id) not in self._tasks]
+        runs = [r for r in runs if (r.tenant_id, r.id) not in self._started]
         if not runs:
             return
         async with self.db.connect() as conn:
@@ -194,7 +199,7 @@ class Worker:
         started = 0
         while self._due:
             now = self.clock.now()
-            room = min(self.batch_size, self.backlog - len(self._tasks))
+            room = min(self.batch_size, self.backlog - self._pending)
             batch: list[_Prepared] = []
             while self._due and self._due[0][0] <= now and len(batch) < room:
                 _, key = heapq.heappop(self._due)
@@ -226,30 +231,46 @@ class Worker:
                 continue  # cancelled, or taken over by another worker, since it was leased
             attempt, started_at = started[key]
             ctx = p.ctx
-            ctx.run = dataclasses.replace(
-                ctx.run, status="running", attempt=attempt, started_at=started_at
-            )
+            ctx.run = ctx.run.changed(status="running", attempt=attempt, started_at=started_at)
+            self._started[key] = ctx
+            self._pending += 1
+            self._settled.clear()
             if key in overlap:
                 self._done(Completion(ctx.run, "skipped", skip_reason="overlap"))
             else:
-                self._tasks[key] = asyncio.create_task(self._execute(ctx), name=f"run:{key[1]}")
+                self._ready.append(ctx)
+        # Up to ``concurrency`` callers, each taking started runs until none is left.
+        while self._ready and len(self._callers) < self.concurrency:
+            task = asyncio.create_task(self._call_while_ready())
+            self._callers.add(task)
+            task.add_done_callback(self._callers.discard)
         return len(started)
 
-    async def _execute(self, ctx: RunContext) -> None:
-        try:
-            async with self._slots:
+    async def _call_while_ready(self) -> None:
+        while self._ready:
+            ctx = self._ready.popleft()
+            try:
                 completion = await self.executor.attempt(ctx)
-        except Exception as exc:  # a bug must not leave the run running forever
-            log.exception("attempt crashed", extra={"run_id": ctx.run.id})
-            completion = Completion(ctx.run, "queued", error=f"internal error: {exc}")
-            completion.next_attempt_at = self.clock.now() + retry_delay(ctx.run.attempt)
-            if ctx.run.attempt >= ctx.run.max_attempts:
-                completion.status, completion.next_attempt_at = "error", None
-        self._done(completion)
+            except Exception as exc:  # a bug must not leave the run running forever
+                log.exception("attempt crashed", extra={"run_id": ctx.run.id})
+                completion = Completion(ctx.run, "queued", error=f"internal error: {exc}")
+                completion.next_attempt_at = self.clock.now() + retry_delay(ctx.run.attempt)
+                if ctx.run.attempt >= ctx.run.max_attempts:
+                    completion.status, completion.next_attempt_at = "error", None
+            self._done(completion)
 
     def _done(self, completion: Completion) -> None:
         self._results.append(completion)
         self._results_ready.set()
+        self._pending -= 1
+        if not self._pending:
+            self._settled.set()
+        if self._pending == self.backlog - self.concurrency:
+            self.wake.set()  # room for a batch: start it before the callers run dry
+
+    async def settled(self) -> None:
+        """Until every started run has its outcome (written or not)."""
+        await self._settled.wait()
 
     async def flush(self) -> int:
         """Write the outcomes gathered so far; frees their slots."""
@@ -261,16 +282,16 @@ class Worker:
             await self.executor.complete(self.owner, batch)
         finally:
             for c in batch:
-                self._tasks.pop((c.run.tenant_id, c.run.id), None)
+                self._started.pop((c.run.tenant_id, c.run.id), None)
             self.wake.set()
         return len(batch)
 
     async def renew_leases(self) -> None:
-        if not self._tasks:
+        if not self._started:
             return
         async with self.db.transaction() as conn:
             await RunRepo(conn).renew(
-                self.owner, list(self._tasks), self.clock.now() + self.lease_ttl
+                self.owner, list(self._started), self.clock.now() + self.lease_ttl
             )
 
     async def run_once(self) -> int:
@@ -281,7 +302,7 @@ class Worker:
             await self.prepare(await self.claim(self.clock.now()))
             if not await self.start_due():
                 break
-            await asyncio.gather(*self._tasks.values())
+            await self.settled()
             handled += await self.flush()
         return handled
 
@@ -323,8 +344,8 @@ class Worker:
                     delay = MAX_IDLE_SLEEP
                 await wait_any(stop, self.wake, delay)
         finally:
-            if self._tasks:
-                await asyncio.wait(list(self._tasks.values()), timeout=drain_timeout)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.settled(), drain_timeout)
             for t in (flusher, renewer):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -342,8 +363,8 @@ class Worker:
         due = self.next_start
         if due is None or due > self.clock.now():
             return False
-        room = self.backlog - len(self._tasks)
-        return room >= min(self.concurrency, len(self._prepared)) or not self._tasks
+        room = self.backlog - self._pending
+        return room >= min(self.concurrency, len(self._prepared)) or not self._pending
 
     def _idle_delay(self, next_due: datetime | None) -> float:
         now = self.clock.now()
