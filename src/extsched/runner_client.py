@@ -83,19 +83,30 @@ class RunnerClient:
             conn.close()
 
     async def execute(self, inv: Invocation) -> AttemptResult:
+        try:
+            request = self.encode(inv)
+        except ValueError as exc:
+            return AttemptResult.failure(f"request not sendable: {exc}", retryable=False)
+        return await self.send(request, inv.timeout_ms)
+
+    def encode(self, inv: Invocation) -> bytes:
+        """The whole HTTP request for ``inv``; ValueError when a header value cannot be sent."""
         headers, body = build_request(inv, self.service_token)
         try:
-            request = self._encode(headers, orjson.dumps(body))
-        except (ValueError, UnicodeEncodeError) as exc:
-            return AttemptResult.failure(f"request not sendable: {exc}", retryable=False)
+            return self._encode(headers, orjson.dumps(body))
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"a header is not latin-1: {exc.object[:40]!r}") from exc
+
+    async def send(self, request: bytes, timeout_ms: int) -> AttemptResult:
+        """Send an ``encode``d request and read the Runner's answer."""
         if self._gate is None:
             self._gate = asyncio.Semaphore(self.max_connections)
         try:
-            async with asyncio.timeout(inv.timeout_ms / 1000), self._gate:
+            async with asyncio.timeout(timeout_ms / 1000), self._gate:
                 status, raw = await self._exchange(request)
         except TimeoutError:
             return AttemptResult.failure(
-                f"runner did not answer within {inv.timeout_ms} ms",
+                f"runner did not answer within {timeout_ms} ms",
                 retryable=True,
                 status="timeout",
             )

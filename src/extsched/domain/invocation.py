@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from extsched.domain.install_config import InstallConfig
 
 ERROR_BODY_CHARS = 500
@@ -142,7 +144,7 @@ def read_response(http_status: int, raw: bytes) -> AttemptResult:
     if not raw.strip():
         return AttemptResult.failure("runner answered with an empty body", retryable=True)
     try:
-        payload = json.loads(raw)
+        payload = orjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return AttemptResult.failure("runner answered with a body that is not JSON", retryable=True)
     if not isinstance(payload, dict):

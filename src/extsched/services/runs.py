@@ -6,6 +6,7 @@ activity would call the same functions. No database transaction is open while th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -218,6 +219,8 @@ class RunContext:
     version: Version | None
     endpoint: Endpoint | None
     tenant_paused: bool
+    # The encoded Runner request for attempt N, built while the run waited for its fire time.
+    encoded: tuple[int, bytes] | None = None
 
 
 @dataclass
@@ -404,21 +407,18 @@ class RunExecutor:
         self.timeout_ms = timeout_ms
         self.auto_disable_after = auto_disable_after
 
-    async def attempt(self, ctx: RunContext) -> Completion:
-        blocked = precheck(ctx)
-        if blocked is not None:
-            return blocked
-        assert ctx.schedule and ctx.install and ctx.version and ctx.endpoint
-        run, inst = ctx.run, ctx.install
-        # New per attempt, and traceable: the run id and the attempt number.
-        request_id = f"{run.id}.{run.attempt}"
-        invocation = Invocation(
+    def invocation(self, ctx: RunContext, attempt: int) -> Invocation:
+        """What the Runner is told for attempt ``attempt`` (a context that passed ``precheck``)."""
+        run, inst, version = ctx.run, ctx.install, ctx.version
+        assert ctx.schedule and inst and version and ctx.endpoint
+        return Invocation(
             run_id=run.id,
-            request_id=request_id,
+            # New per attempt, and traceable: the run id and the attempt number.
+            request_id=f"{run.id}.{attempt}",
             trigger=run.trigger,
             schedule_id=run.schedule_id,
             scheduled_for=run.scheduled_for,
-            attempt=run.attempt,
+            attempt=attempt,
             method=ctx.endpoint.method,
             path=ctx.endpoint.path,
             payload=ctx.schedule.payload_json,
@@ -427,17 +427,36 @@ class RunExecutor:
                 tenant_id=inst.tenant_id,
                 registry_id=inst.registry_id,
                 version_id=inst.version_id,
-                content_hash=ctx.version.content_hash,
+                content_hash=version.content_hash,
                 config=inst.config,
                 providers=providers(inst.granted_caps),
                 secret_envelope=inst.secret_envelope,
             ),
             timeout_ms=self.timeout_ms,
         )
+
+    def encode_ahead(self, ctx: RunContext) -> None:
+        """Build the request of the run's next attempt now, while it waits for its fire time.
+        ``attempt`` uses it only if the context is still the one it was built from."""
+        if precheck(ctx) is not None:
+            return
+        attempt = ctx.run.attempt + 1
+        with contextlib.suppress(ValueError):  # not sendable: ``attempt`` records why
+            ctx.encoded = (attempt, self.client.encode(self.invocation(ctx, attempt)))
+
+    async def attempt(self, ctx: RunContext) -> Completion:
+        blocked = precheck(ctx)
+        if blocked is not None:
+            return blocked
+        run = ctx.run
+        request_id = f"{run.id}.{run.attempt}"
         started = self.clock.now()
         if run.attempt == 1:
             self.metrics.fire_lag.observe(max(0.0, (started - run.scheduled_for).total_seconds()))
-        result = await self.client.execute(invocation)
+        if ctx.encoded is not None and ctx.encoded[0] == run.attempt:
+            result = await self.client.send(ctx.encoded[1], self.timeout_ms)
+        else:
+            result = await self.client.execute(self.invocation(ctx, run.attempt))
         finished = self.clock.now()
         self.metrics.attempt_duration.observe((finished - started).total_seconds())
         return self._completion(ctx, request_id, started, finished, result)

@@ -54,6 +54,7 @@ LEAD = timedelta(seconds=10)  # how long before it is due a run is leased and pr
 MAX_IDLE_SLEEP = 1.0
 REAP_EVERY = 1.0  # seconds between looks for expired leases
 FLUSH_GATHER = 0.05  # seconds of completions gathered into one outcome transaction
+FLUSH_DEFER = 1.0
 
 Key = tuple[str, str]  # (tenant_id, run_id)
 
@@ -188,6 +189,7 @@ class Worker:
             start_at = ctx.run.next_attempt_at or now
             if key not in self._prepared:
                 heapq.heappush(self._due, (start_at, key))
+            self.executor.encode_ahead(ctx)
             self._prepared[key] = _Prepared(ctx, start_at, mark_of(ctx))
 
     @property
@@ -390,6 +392,12 @@ class Worker:
         while True:
             await self._results_ready.wait()
             await asyncio.sleep(FLUSH_GATHER)
+            # While started runs wait for a caller the calls come first: outcomes are then
+            # written less often, in bigger batches, for up to FLUSH_DEFER seconds.
+            waited = FLUSH_GATHER
+            while self._ready and waited < FLUSH_DEFER:
+                await asyncio.sleep(FLUSH_GATHER)
+                waited += FLUSH_GATHER
             self._writing = asyncio.ensure_future(self.flush())
             try:
                 await asyncio.shield(self._writing)
