@@ -98,10 +98,12 @@ async def main(calls: int, concurrency: int) -> None:
                 r = await h.post(url, content=orjson.dumps(body), headers=headers)
                 return read_response(r.status_code, r.content).ok
 
+            # Many times slower: a tenth of the calls keeps the benchmark short.
+            n = max(1, calls // 10)
             rows.append(
                 (
                     "httpx, full /v1/execute request",
-                    *await measure(stub, calls, concurrency, httpx_full),
+                    *await measure(stub, n, concurrency, httpx_full),
                 )
             )
 
@@ -126,10 +128,8 @@ async def main(calls: int, concurrency: int) -> None:
         "| client | calls | seconds | calls/s | client CPU ms per call |",
         "|---|---|---|---|---|",
     ]
-    for name, wall, cpu in rows:
-        lines.append(
-            f"| {name} | {calls} | {wall:.2f} | {calls / wall:.0f} | {cpu / calls * 1000:.3f} |"
-        )
+    for name, n, wall, cpu in rows:
+        lines.append(f"| {name} | {n} | {wall:.2f} | {n / wall:.0f} | {cpu / n * 1000:.3f} |")
         print(lines[-1])
     lines.append("\nTarget: ≥ 5,000 calls/s.\n")
     append_results("\n".join(lines))

@@ -1,6 +1,6 @@
 """The ``POST /v1/execute`` client, shared by scheduled runs and (later) the HTTP gateway.
 
-HTTP/1.1 over pooled keep-alive connections on asyncio streams, written for this one request
+HTTP/1.1 over pooled keep-alive connections (asyncio protocols), written for this one request
 shape: a burst of ten thousand calls spends most of its time in the HTTP client, and a general
 client's per-request machinery measured about four times the cost of this one (bench/RESULTS.md).
 What it reads: ``Content-Length``, chunked and read-to-close bodies, ``Connection: close``; every
@@ -36,17 +36,77 @@ class _Stale(Exception):
     """A reused connection ended before any byte of the answer: the Runner closed it idle."""
 
 
-class _Connection:
-    __slots__ = ("reader", "reused", "used_at", "writer")
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; parses the answer to the request in flight as bytes arrive."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.closed = False
         self.reused = False
         self.used_at = time.monotonic()
 
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.waiter is not None and not self.waiter.done():
+            try:
+                answer = _parse(self.buf, self.max_body, eof=False)
+            except Exception as exc:
+                self.waiter.set_exception(exc)
+            else:
+                if answer is not None:
+                    self.waiter.set_result(answer)
+
+    def eof_received(self) -> bool:
+        self._ended(None)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+
+    def _ended(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if not self.buf:
+            if self.reused:
+                waiter.set_exception(_Stale())
+            else:
+                waiter.set_exception(EOFError("the runner closed the connection unanswered"))
+            return
+        try:
+            answer = _parse(self.buf, self.max_body, eof=True)
+        except Exception as e:
+            waiter.set_exception(e)
+        else:
+            if answer is None:
+                detail = f": {exc}" if exc else ""
+                waiter.set_exception(
+                    EOFError(f"the runner closed the connection mid-answer{detail}")
+                )
+            else:
+                waiter.set_result(answer)
+
+    # The client's side
+    async def roundtrip(self, request: bytes) -> tuple[int, bytes, bool]:
+        assert self.transport is not None
+        self.buf.clear()
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
     def close(self) -> None:
-        self.writer.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 class RunnerClient:
@@ -140,8 +200,9 @@ class RunnerClient:
                 return await self._roundtrip(conn, request)
             except _Stale:
                 pass
-        conn = _Connection(
-            *await asyncio.open_connection(self._host, self._port, ssl=self._ssl, limit=_HEAD_LIMIT)
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(
+            lambda: _Connection(self.max_response_bytes), self._host, self._port, ssl=self._ssl
         )
         return await self._roundtrip(conn, request)
 
@@ -149,7 +210,7 @@ class RunnerClient:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if now - conn.used_at < KEEPALIVE_SECONDS and not conn.reader.at_eof():
+            if now - conn.used_at < KEEPALIVE_SECONDS and not conn.closed:
                 conn.reused = True
                 return conn
             conn.close()
@@ -158,63 +219,69 @@ class RunnerClient:
     async def _roundtrip(self, conn: _Connection, request: bytes) -> tuple[int, bytes]:
         keep = False
         try:
-            conn.writer.write(request)
-            await conn.writer.drain()
-            try:
-                head = await conn.reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if conn.reused and not exc.partial:
-                    raise _Stale() from exc
-                raise EOFError("the runner closed the connection mid-answer") from exc
-            except asyncio.LimitOverrunError as exc:
-                raise _ProtocolError("response headers too large") from exc
-            status, length, chunked, keep = _parse_head(head)
-            if chunked:
-                raw = await self._read_chunked(conn.reader)
-            elif length is not None:
-                if length > self.max_response_bytes:
-                    raise _TooLarge()
-                raw = await conn.reader.readexactly(length)
-            elif 100 <= status < 200 or status in (204, 304):
-                raw = b""
-            else:
-                keep = False
-                raw = await self._read_to_close(conn.reader)
+            status, raw, keep = await conn.roundtrip(request)
             return status, raw
-        except asyncio.IncompleteReadError as exc:
-            raise EOFError("the runner closed the connection mid-answer") from exc
         finally:
-            if keep and not self._closed:
+            if keep and not self._closed and not conn.closed:
                 conn.used_at = time.monotonic()
                 self._idle.append(conn)
             else:
                 conn.close()
 
-    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        body = bytearray()
-        while True:
-            line = await reader.readuntil(b"\r\n")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError as exc:
-                raise _ProtocolError("bad chunk size") from exc
-            if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return bytes(body)
-            if len(body) + size > self.max_response_bytes:
-                raise _TooLarge()
-            body += await reader.readexactly(size)
-            if await reader.readexactly(2) != b"\r\n":
-                raise _ProtocolError("bad chunk end")
 
-    async def _read_to_close(self, reader: asyncio.StreamReader) -> bytes:
-        body = bytearray()
-        while chunk := await reader.read(65_536):
-            body += chunk
-            if len(body) > self.max_response_bytes:
-                raise _TooLarge()
-        return bytes(body)
+def _parse(buf: bytearray, max_body: int, *, eof: bool) -> tuple[int, bytes, bool] | None:
+    """The whole answer in ``buf`` as (status, body, keep-alive), or None while it is incomplete.
+    At ``eof`` a body without Content-Length or chunked framing ends there."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > _HEAD_LIMIT:
+            raise _ProtocolError("response headers too large")
+        return None
+    status, length, chunked, keep = _parse_head(bytes(buf[:end]))
+    start = end + 4
+    if chunked:
+        body = _dechunk(buf, start, max_body)
+        return None if body is None else (status, body, keep)
+    if length is not None:
+        if length > max_body:
+            raise _TooLarge()
+        if len(buf) - start < length:
+            return None
+        return status, bytes(buf[start : start + length]), keep
+    if 100 <= status < 200 or status in (204, 304):
+        return status, b"", keep
+    if len(buf) - start > max_body:
+        raise _TooLarge()
+    return (status, bytes(buf[start:]), False) if eof else None
+
+
+def _dechunk(buf: bytearray, pos: int, max_body: int) -> bytes | None:
+    body = bytearray()
+    while True:
+        line_end = buf.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        try:
+            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0].strip(), 16)
+        except ValueError as exc:
+            raise _ProtocolError("bad chunk size") from exc
+        pos = line_end + 2
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                line_end = buf.find(b"\r\n", pos)
+                if line_end < 0:
+                    return None
+                if line_end == pos:
+                    return bytes(body)
+                pos = line_end + 2
+        if len(body) + size > max_body:
+            raise _TooLarge()
+        if len(buf) < pos + size + 2:
+            return None
+        body += buf[pos : pos + size]
+        if buf[pos + size : pos + size + 2] != b"\r\n":
+            raise _ProtocolError("bad chunk end")
+        pos += size + 2
 
 
 def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:

@@ -53,7 +53,8 @@ class RawServer:
 
 
 @asynccontextmanager
-async def raw_server(reply: Reply) -> AsyncIterator[RawServer]:
+async def raw_server(reply: Reply, trickle: int = 0) -> AsyncIterator[RawServer]:
+    """``trickle``: send each answer in pieces of this many bytes, one event-loop turn apart."""
     server_state = RawServer("", reply)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -74,8 +75,12 @@ async def raw_server(reply: Reply) -> AsyncIterator[RawServer]:
                 answer, close = server_state.reply(len(server_state.requests))
                 if answer is None:
                     return
-                writer.write(answer)
-                await writer.drain()
+                step = trickle or len(answer)
+                for i in range(0, len(answer), step):
+                    writer.write(answer[i : i + step])
+                    await writer.drain()
+                    if trickle:
+                        await asyncio.sleep(0.001)
                 if close:
                     return
         finally:
@@ -109,6 +114,15 @@ OK = (True, False, "success", None)
 async def test_a_chunked_answer_is_read_whole() -> None:
     async with raw_server(lambda n: (chunked(ANSWER), False)) as server:
         assert await call(server) == [OK]
+
+
+@pytest.mark.parametrize("framing", [framed, chunked], ids=["content-length", "chunked"])
+async def test_an_answer_arriving_in_small_pieces_is_put_together(
+    framing: Callable[[bytes], bytes],
+) -> None:
+    async with raw_server(lambda n: (framing(ANSWER), False), trickle=5) as server:
+        assert await call(server, times=2) == [OK, OK]
+        assert server.connections == 1
 
 
 async def test_an_answer_read_until_the_connection_closes() -> None:
