@@ -83,6 +83,10 @@ def proc_peak_rss_mb(pid: int) -> float:
 
 class Stub:
     def __init__(self) -> None:
+        if not STUB.exists():
+            raise SystemExit(
+                f"the shared stub Runner is not at {STUB}: run from a checkout beside ../shared"
+            )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
