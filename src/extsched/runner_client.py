@@ -1,8 +1,9 @@
 """The ``POST /v1/execute`` client, shared by scheduled runs and (later) the HTTP gateway.
 
 HTTP/1.1 over pooled keep-alive connections (asyncio protocols), written for this one request
-shape: a burst of ten thousand calls spends most of its time in the HTTP client, and a general
-client's per-request machinery measured about four times the cost of this one (bench/RESULTS.md).
+shape: a burst of ten thousand calls spends most of its time in the HTTP client, and aiohttp's
+per-request machinery measured between two and three times the CPU of this one (httpx far more;
+bench/RESULTS.md).
 What it reads: ``Content-Length``, chunked and read-to-close bodies, ``Connection: close``; every
 body is capped at ``max_response_bytes`` while it is read. A pooled connection the Runner closed
 while it sat idle is replaced and the request sent again once; that is safe because no byte of an

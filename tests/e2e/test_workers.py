@@ -90,6 +90,28 @@ async def test_two_worker_processes_fire_500_due_schedules_exactly_once(
     assert len(schedule_ids) == 500
 
 
+@pytest.mark.postgres
+async def test_two_worker_processes_prepare_ahead_and_fire_on_time_exactly_once(
+    pg_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """Due a few seconds after the workers start: both dispatch and lease ahead, none calls
+    before the fire time, and each run is called once."""
+    async with runner_stub() as stub:
+        due = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
+        await prepare_due(pg_url, stub.url, 300, SystemClock(), due)
+        for i in range(2):
+            procs.append(start_worker(pg_url, stub.url, tmp_path / f"worker{i}.log"))
+        await wait_for(lambda: len(stub.calls) >= 300, 90, "300 runner calls")
+        for _ in range(50):  # let late duplicates, if any, arrive
+            await asyncio.sleep(0.02)
+    assert min(c["arrived_at"] for c in stub.calls) >= due.timestamp()
+    run_ids = [c["headers"]["x-idempotency-key"] for c in stub.calls]
+    assert len(run_ids) == len(set(run_ids)) == 300
+    assert {c["body"]["context"]["scheduled_for"] for c in stub.calls} == {
+        due.isoformat().replace("+00:00", "Z")
+    }
+
+
 async def test_a_worker_killed_mid_run_leaves_the_run_to_be_retried_once(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,7 +58,11 @@ class RunnerStub:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        call = {"headers": {k.lower(): v for k, v in request.headers.items()}, "body": body}
+        call = {
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": body,
+            "arrived_at": time.time(),
+        }
         self.calls.append(call)
         self.arrived.set()
         behaviour = self.script.pop(0) if self.script else self.default
