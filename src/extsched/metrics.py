@@ -30,7 +30,9 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "extsched_run_queue_depth", "Runs waiting to be executed", registry=self.registry
+            "extsched_run_queue_depth",
+            "Runs due and not started yet (not those queued ahead of their time or backing off)",
+            registry=self.registry,
         )
         self.schedules = Gauge(
             "extsched_schedules", "Schedules by state", ["state"], registry=self.registry

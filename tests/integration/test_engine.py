@@ -489,6 +489,8 @@ async def test_metrics_count_runs_by_status_and_trigger(world: World) -> None:
     await world.at(at(9, 0))
     await world.at(at(11, 2))
     await run_now(world, s["id"])
+    world.clock.set(at(11, 4, 55))
+    await world.engine.dispatcher.dispatch_due()  # 11:05 queued ahead: not a backlog
     text = (await world.http.get("/metrics")).text
     assert 'extsched_runs_total{status="success",trigger="schedule"} 2.0' in text
     assert 'extsched_runs_total{status="missed",trigger="schedule"} 1.0' in text

@@ -270,6 +270,11 @@ class RunRepo:
         )
         return [dict(r._mapping) for r in await self.conn.execute(q)]
 
-    async def queue_depth(self) -> int:
-        q = sa.select(sa.func.count()).select_from(run_t).where(run_t.c.status == "queued")
+    async def queue_depth(self, now: datetime) -> int:
+        """Runs due and not started yet: not those queued ahead of their time or backing off."""
+        q = (
+            sa.select(sa.func.count())
+            .select_from(run_t)
+            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= now)
+        )
         return int((await self.conn.execute(q)).scalar_one())

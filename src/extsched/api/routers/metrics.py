@@ -21,7 +21,7 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics")
 async def metrics(svc: Annotated[Services, Depends(services)]) -> Response:
     async with svc.db.connect() as conn:
-        svc.metrics.queue_depth.set(await RunRepo(conn).queue_depth())
+        svc.metrics.queue_depth.set(await RunRepo(conn).queue_depth(svc.clock.now()))
         # enabled / disabled by the user or the system / paused by the install or the kill switch
         paused_install = sa.not_(inst_t.c.enabled) | sa.func.coalesce(
             settings_t.c.schedules_paused, False
