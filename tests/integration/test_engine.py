@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from extsched.api.app import create_app
+from extsched.backends.base import schedule_key
 from extsched.backends.embedded.engine import EmbeddedEngine
 from extsched.clock import ManualClock
 from extsched.config import Settings
@@ -299,8 +300,6 @@ async def test_a_schedule_whose_endpoint_left_the_version_fails_and_is_disabled(
 
 
 def _key(world: World, s: dict[str, Any]) -> str:
-    from extsched.backends.base import schedule_key
-
     return schedule_key("tenant-a", world.ext["install"]["id"], s["id"])
 
 
@@ -634,6 +633,8 @@ async def test_an_occurrence_is_prepared_ahead_and_starts_exactly_on_time(world:
         "2027-01-04T09:00:00Z",
         0,
     )
+    described = await world.svc.backend.describe(_key(world, s))
+    assert described is not None and described.next_fire_times[:2] == [at(9, 0), at(9, 0, day=5)]
     assert await start_at(world, at(8, 59, 59)) == 0  # never before its time
     assert world.stub.calls == []
     assert await start_at(world, at(9, 0)) == 1

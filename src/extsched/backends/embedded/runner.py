@@ -160,6 +160,9 @@ class EmbeddedJobRunner(JobRunner):
         if not row.paused and row.next_fire_for is not None:
             rest = iter_occurrences(row.cron, row.timezone, row.next_fire_for)
             upcoming = [row.next_fire_for, *itertools.islice(rest, 4)]
+            last = row.last_fired_for
+            if last is not None and last > self.clock.now():  # dispatched ahead, still to come
+                upcoming = [last, *upcoming[:4]]
         return BackendSchedule(key, _spec(row), row.paused, upcoming)
 
     async def snapshot(self, prefix: str = KEY_PREFIX) -> dict[str, State]:
