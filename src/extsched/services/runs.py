@@ -241,6 +241,14 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+async def _paused_tenants(conn: AsyncConnection, tenants: set[str]) -> set[str]:
+    """Of these tenants, those whose kill switch is on."""
+    q = sa.select(settings_t.c.tenant_id).where(
+        settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
+    )
+    return set((await conn.execute(q)).scalars())
+
+
 async def load_contexts(conn: AsyncConnection, runs: Sequence[Run]) -> list[RunContext]:
     """Everything the run-time checks need, in a few batched reads."""
     if not runs:
@@ -275,15 +283,7 @@ async def load_contexts(conn: AsyncConnection, runs: Sequence[Run]) -> list[RunC
     if endpoint_ids:
         for row in await conn.execute(ep_t.select().where(ep_t.c.id.in_(endpoint_ids))):
             endpoints[row.id] = to_endpoint(row)
-    paused = set(
-        (
-            await conn.execute(
-                sa.select(settings_t.c.tenant_id).where(
-                    settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
-                )
-            )
-        ).scalars()
-    )
+    paused = await _paused_tenants(conn, tenants)
     contexts = []
     for run in runs:
         schedule = schedules.get((run.tenant_id, run.schedule_id))
@@ -343,15 +343,7 @@ async def current_marks(conn: AsyncConnection, runs: Sequence[Run]) -> dict[tupl
             ).where(inst_t.c.tenant_id.in_(tenants), inst_t.c.id.in_({r.install_id for r in runs}))
         )
     }
-    paused = set(
-        (
-            await conn.execute(
-                sa.select(settings_t.c.tenant_id).where(
-                    settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
-                )
-            )
-        ).scalars()
-    )
+    paused = await _paused_tenants(conn, tenants)
     return {
         (r.tenant_id, r.id): (
             schedules.get((r.tenant_id, r.schedule_id)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,18 @@ from extsched.store.tables import tenant_extension_schedule_run as run_t
 from extsched.store.types import UtcDateTime
 
 ACTIVE = ("queued", "running")
+
+
+def _keyed(keys: Sequence[tuple[str, str]]) -> tuple[sa.ColumnElement[bool], ...]:
+    """Rows among ``keys`` (tenant_id, run id); the tenant filter keeps Citus on the shards."""
+    return run_t.c.tenant_id.in_({t for t, _ in keys}), run_t.c.id.in_([i for _, i in keys])
+
+
+def _active(now: datetime) -> sa.ColumnElement[bool]:
+    """A run that blocks its schedule's next occurrence: queued, or running under a live lease."""
+    return (run_t.c.status == "queued") | (
+        (run_t.c.status == "running") & (run_t.c.lease_expires_at > now)
+    )
 
 
 class RunRepo:
@@ -45,10 +58,7 @@ class RunRepo:
         if not schedule_ids:
             return set()
         q = sa.select(run_t.c.schedule_id).where(
-            run_t.c.tenant_id.in_(tenant_ids),
-            run_t.c.schedule_id.in_(schedule_ids),
-            (run_t.c.status == "queued")
-            | ((run_t.c.status == "running") & (run_t.c.lease_expires_at > now)),
+            run_t.c.tenant_id.in_(tenant_ids), run_t.c.schedule_id.in_(schedule_ids), _active(now)
         )
         return set((await self.conn.execute(q)).scalars())
 
@@ -76,8 +86,7 @@ class RunRepo:
         stmt = (
             run_t.update()
             .where(
-                run_t.c.tenant_id.in_({t for t, _ in picked}),
-                run_t.c.id.in_([i for _, i in picked]),
+                *_keyed(picked),
                 run_t.c.status == "queued",
                 free,
             )
@@ -96,8 +105,7 @@ class RunRepo:
         stmt = (
             run_t.update()
             .where(
-                run_t.c.tenant_id.in_({t for t, _ in keys}),
-                run_t.c.id.in_([i for _, i in keys]),
+                *_keyed(keys),
                 run_t.c.status == "queued",
                 run_t.c.lease_owner == owner,
             )
@@ -129,8 +137,7 @@ class RunRepo:
         q = sa.select(run_t.c.tenant_id, run_t.c.schedule_id, run_t.c.id).where(
             run_t.c.tenant_id.in_({r.tenant_id for r in runs}),
             run_t.c.schedule_id.in_({r.schedule_id for r in runs}),
-            (run_t.c.status == "queued")
-            | ((run_t.c.status == "running") & (run_t.c.lease_expires_at > now)),
+            _active(now),
         )
         busy = {(t, s) for t, s, i in await self.conn.execute(q) if i not in own}
         return {(r.tenant_id, r.id) for r in runs if (r.tenant_id, r.schedule_id) in busy}
@@ -155,12 +162,10 @@ class RunRepo:
 
     async def renew(self, owner: str, keys: list[tuple[str, str]], until: datetime) -> None:
         for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
             await self.conn.execute(
                 run_t.update()
                 .where(
-                    run_t.c.tenant_id.in_({t for t, _ in chunk}),
-                    run_t.c.id.in_([r for _, r in chunk]),
+                    *_keyed(keys[i : i + 500]),
                     run_t.c.lease_owner == owner,
                     run_t.c.status == "running",
                 )

@@ -31,10 +31,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is not UTC:
-            if value.tzinfo is None:
-                raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-            value = value.astimezone(UTC)
+        value = _as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -45,15 +42,19 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    return value.astimezone(UTC)
+
+
 def _sqlite_bind(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
     # The same text SQLAlchemy's SQLite DATETIME writes, so stored values compare alike.
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return _as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _sqlite_result(value: str | datetime | None) -> datetime | None:

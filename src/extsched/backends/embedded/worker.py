@@ -62,7 +62,6 @@ Key = tuple[str, str]  # (tenant_id, run_id)
 @dataclass
 class _Prepared:
     ctx: RunContext
-    start_at: datetime
     mark: Mark
 
 
@@ -108,10 +107,6 @@ class Worker:
         self._results: list[Completion] = []
         self._results_ready = asyncio.Event()
         self._writing: asyncio.Future[int] | None = None
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._started)
 
     # One pass, for tests and the loop -----------------------------------------------------------
 
@@ -190,7 +185,7 @@ class Worker:
             if key not in self._prepared:
                 heapq.heappush(self._due, (start_at, key))
             self.executor.encode_ahead(ctx)
-            self._prepared[key] = _Prepared(ctx, start_at, mark_of(ctx))
+            self._prepared[key] = _Prepared(ctx, mark_of(ctx))
 
     @property
     def next_start(self) -> datetime | None:
