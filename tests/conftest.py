@@ -69,12 +69,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copy(template, path)
         yield f"sqlite:///{path}"
         return
-    server: PostgresServer = request.getfixturevalue("pg_server")
-    name = server.create_database(template=TEMPLATE_DB)
-    try:
-        yield server.url(name)
-    finally:
-        server.drop_database(name)
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

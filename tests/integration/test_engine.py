@@ -22,6 +22,7 @@ from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.services.container import Services
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
+from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import JWT_SECRET, Personas
 from tests.support.runner_stub import RunnerStub, hang, ok, raw, runner_stub
 from tests.support.seed import installed_sample
@@ -756,6 +757,30 @@ async def test_a_worker_stopping_gives_back_the_runs_it_prepared(world: World) -
     assert await world.engine.worker.run_once() == 1  # ...but free to take at once
     [run] = await world.runs(s["id"])
     assert (run["status"], run["attempt"]) == ("success", 1)
+
+
+async def test_the_worker_loop_gives_back_its_prepared_runs_when_it_stops(world: World) -> None:
+    await world.schedule()
+    world.clock.set(at(8, 59, 52))
+    await world.engine.dispatcher.dispatch_due()
+    worker, stop = world.engine.worker, asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    for _ in range(500):  # the loop's first pass leases and prepares the run
+        if worker.next_start is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert worker.next_start == at(9, 0)
+
+    async def leases() -> list[tuple[str, str | None]]:
+        async with world.svc.db.connect() as conn:
+            q = sa.select(run_t.c.status, run_t.c.lease_owner)
+            return [(r.status, r.lease_owner) for r in await conn.execute(q)]
+
+    assert await leases() == [("queued", worker.owner)]
+    stop.set()
+    await asyncio.wait_for(loop, 10)
+    assert await leases() == [("queued", None)]
+    assert world.stub.calls == []
 
 
 async def test_a_dead_workers_prepared_run_is_taken_over_without_a_lost_attempt(

@@ -50,6 +50,19 @@ async def update(
     )
 
 
+async def publish_v2_without_status(
+    client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
+) -> None:
+    """Version 2.0.0 of the sample, which drops GET /status."""
+    await publish(
+        client,
+        personas.operator,
+        registry_id=ext["registryId"],
+        version="2.0.0",
+        endpoints=V2_NO_STATUS,
+    )
+
+
 async def test_an_update_remaps_by_method_and_normalized_path(
     client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any], app: FastAPI
 ) -> None:
@@ -83,13 +96,7 @@ async def test_an_update_that_would_strand_a_schedule_is_refused_and_changes_not
 ) -> None:
     await make(client, personas, ext, "POST /sync", name="sync")
     status = await make(client, personas, ext, "GET /status", name="status")
-    await publish(
-        client,
-        personas.operator,
-        registry_id=ext["registryId"],
-        version="2.0.0",
-        endpoints=V2_NO_STATUS,
-    )
+    await publish_v2_without_status(client, personas, ext)
     before = await schedules(client, personas)
     backend_before = dict(memory_backend(app).schedules)
     calls_before = len(memory_backend(app).calls)
@@ -121,13 +128,7 @@ async def test_the_override_disables_only_the_unmatched_schedules(
 ) -> None:
     sync = await make(client, personas, ext, "POST /sync", name="sync")
     status = await make(client, personas, ext, "GET /status", name="status")
-    await publish(
-        client,
-        personas.operator,
-        registry_id=ext["registryId"],
-        version="2.0.0",
-        endpoints=V2_NO_STATUS,
-    )
+    await publish_v2_without_status(client, personas, ext)
     preview = await client.post(
         "/api/v1/extensions/update/preview",
         json={"registryId": ext["registryId"], "version": "2.0.0"},
@@ -187,13 +188,7 @@ async def test_installing_another_version_over_an_install_goes_through_remap(
     client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
 ) -> None:
     await make(client, personas, ext, "GET /status", name="status")
-    await publish(
-        client,
-        personas.operator,
-        registry_id=ext["registryId"],
-        version="2.0.0",
-        endpoints=V2_NO_STATUS,
-    )
+    await publish_v2_without_status(client, personas, ext)
     await publish(
         client, personas.operator, registry_id=ext["registryId"], version="3.0.0", endpoints=V2_SAME
     )
