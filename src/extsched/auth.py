@@ -15,7 +15,6 @@ from extsched.errors import Unauthenticated
 PLATFORM_ADMIN = "platform:admin"
 EXTENSION_READ = "extension:read"
 EXTENSION_WRITE = "extension:write"
-KNOWN_PERMISSIONS = (EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN)
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,5 @@ class RateLimited(ExtschedError):
     title = "Too many requests"
 
 
-class PayloadTooLarge(ExtschedError):
-    code = "PAYLOAD_TOO_LARGE"
-    status = 413
-    title = "Payload too large"
-
-
 class ConfigError(Exception):
     """The process settings are unusable; raised at start-up, naming the variable."""

@@ -62,9 +62,6 @@ class TenantRepo:
             )
         )
 
-    async def delete_settings(self, tenant_id: str) -> None:
-        await self.conn.execute(settings_t.delete().where(settings_t.c.tenant_id == tenant_id))
-
     async def add_audit(
         self,
         tenant_id: str,
@@ -112,6 +109,3 @@ class TenantRepo:
             )
             for r in await self.conn.execute(q)
         ]
-
-    async def delete_audit(self, tenant_id: str) -> None:
-        await self.conn.execute(audit_t.delete().where(audit_t.c.tenant_id == tenant_id))
