@@ -41,6 +41,7 @@ from extsched.clock import SystemClock  # noqa: E402
 from extsched.config import Settings  # noqa: E402
 from extsched.services.caller import Caller  # noqa: E402
 from extsched.services.container import Services  # noqa: E402
+from extsched.services.inputs import Given  # noqa: E402
 from extsched.store.db import Database  # noqa: E402
 from extsched.store.migrate import upgrade  # noqa: E402
 from extsched.store.tables import embedded_schedule, tenant_extension_schedule  # noqa: E402
@@ -159,7 +160,7 @@ async def populate(url: str, runner_url: str, cfg: Config, due_at: datetime) -> 
             await svc.schedules.create(
                 Caller(tenant_id, "bench"),
                 install_id,
-                {"endpointId": endpoint.id, "cron": cron, "payloadJson": {"i": i}},
+                Given({"endpointId": endpoint.id, "cron": cron, "payloadJson": {"i": i}}),
             )
 
     await asyncio.gather(*(create(i) for i in range(cfg.due)))

@@ -48,6 +48,7 @@ _ENV_NAMES: dict[str, str] = {
     "log_level": "EXTSCHED_LOG_LEVEL",
     "worker_concurrency": "EXTSCHED_WORKER_CONCURRENCY",
     "auto_disable_after_failures": "EXTSCHED_AUTO_DISABLE_AFTER_FAILURES",
+    "max_body_bytes": "EXTSCHED_MAX_BODY_BYTES",
 }
 
 
@@ -69,6 +70,7 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     worker_concurrency: int = Field(default=256, ge=1, le=10_000)
     auto_disable_after_failures: int | None = Field(default=None, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -124,6 +124,12 @@ class AlreadyExists(Conflict):
     title = "Already exists"
 
 
+class PayloadTooLarge(ExtschedError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "Request body too large"
+
+
 class RateLimited(ExtschedError):
     code = "RATE_LIMITED"
     status = 429

@@ -112,7 +112,8 @@ async def test_auth_errors_come_before_validation_errors(
         "/api/v1/extensions/install", json={"bad": True}, headers=personas.admin_a.headers
     )
     assert r.status_code == 422
-    assert set(r.json()["fieldErrors"]) == {"registryId", "version"}
+    assert set(r.json()["fieldErrors"]) == {"registryId", "version", "bad"}
+    assert r.json()["fieldErrors"]["bad"] == "unknown field"
 
 
 async def test_health_and_openapi_need_no_credential(client: httpx.AsyncClient) -> None:

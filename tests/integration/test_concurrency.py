@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from extsched.domain.records import Schedule
 from extsched.services.caller import Caller
+from extsched.services.inputs import Given
 from extsched.store.schedule_repo import ScheduleRepo
 from tests.conftest import Personas
 
@@ -24,7 +25,7 @@ async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(
     endpoint_id = ext["endpoints"]["POST /sync"]
     template = (
         await svc.schedules.create(
-            caller, "acme.sample", {"endpointId": endpoint_id, "cron": "0 0 * * *"}
+            caller, "acme.sample", Given({"endpointId": endpoint_id, "cron": "0 0 * * *"})
         )
     ).schedule
     async with svc.db.transaction() as conn:
@@ -34,7 +35,7 @@ async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(
     results = await asyncio.gather(
         *(
             svc.schedules.create(
-                caller, "acme.sample", {"endpointId": endpoint_id, "cron": "0 1 * * *"}
+                caller, "acme.sample", Given({"endpointId": endpoint_id, "cron": "0 1 * * *"})
             )
             for _ in range(20)
         ),

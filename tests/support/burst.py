@@ -11,6 +11,7 @@ from extsched.clock import Clock
 from extsched.config import Settings
 from extsched.services.caller import Caller
 from extsched.services.container import Services
+from extsched.services.inputs import Given
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 from extsched.store.tables import embedded_schedule
@@ -44,7 +45,7 @@ async def prepare_due(
         view = await svc.installs.install(caller, registry_id=ext.id, version="1")
         for _ in range(count):
             await svc.schedules.create(
-                caller, view.install.id, {"endpointId": endpoint.id, "cron": YEARLY}
+                caller, view.install.id, Given({"endpointId": endpoint.id, "cron": YEARLY})
             )
         async with db.transaction() as conn:
             await conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from aiohttp import web
 from fastapi import FastAPI
 
 from extsched import __version__
+from extsched.api import openapi
 from extsched.api.problems import install_handlers
 from extsched.api.routers import (
     admin,
@@ -87,10 +89,13 @@ def create_app(
         version=__version__,
         description="Scheduled tasks for installed extensions.",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
     )
     install_handlers(app)
     for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin):
         app.include_router(module.router)
+    document = functools.cache(lambda: openapi.build(app))
+    app.openapi = document  # type: ignore[method-assign]
     return app
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from extsched.auth import PLATFORM_ADMIN, Principal
 from extsched.errors import Forbidden, Unauthenticated, ValidationFailed
@@ -27,6 +28,8 @@ async def principal(request: Request) -> Principal:
     return await svc.authenticator.verify(request.headers.get("authorization"))
 
 
+# Cached: one dependency per permission, so FastAPI runs it once per request wherever it is used.
+@cache
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting MSP users who hold ``permission`` (client-portal users never)."""
 
@@ -42,6 +45,7 @@ def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+@cache
 def caller_for(permission: str) -> Callable[..., Awaitable[Caller]]:
     checker = require(permission)
 
@@ -52,6 +56,9 @@ def caller_for(permission: str) -> Callable[..., Awaitable[Caller]]:
 
     return resolve
 
+
+Limit = Annotated[int | None, Query(ge=1, le=200, description="Page size, default 50")]
+Cursor = Annotated[str | None, Query(description="The nextCursor of the previous page")]
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 

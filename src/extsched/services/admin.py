@@ -9,6 +9,7 @@ from extsched.domain.records import Schedule, TenantSettings
 from extsched.errors import ScheduleNotFound
 from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.inputs import Given
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
@@ -71,5 +72,5 @@ class AdminService:
 
     async def set_kill_switch(self, operator: str, tenant_id: str, paused: bool) -> TenantSettings:
         return await self.tenants.update_settings(
-            Caller(tenant_id, operator), {"schedulesPaused": paused}
+            Caller(tenant_id, operator), Given({"schedulesPaused": paused})
         )

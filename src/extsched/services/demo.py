@@ -10,6 +10,7 @@ import hashlib
 from extsched.errors import AlreadyExists
 from extsched.services.caller import Caller
 from extsched.services.container import Services
+from extsched.services.inputs import Given
 from extsched.store.pagination import page_request
 
 DEMO_TENANT = "demo"
@@ -70,12 +71,14 @@ async def seed_demo(svc: Services) -> str:
         created = await svc.schedules.create(
             caller,
             view.install.id,
-            {
-                "endpointId": endpoint.id,
-                "name": DEMO_SCHEDULE,
-                "cron": "*/5 * * * *",
-                "payloadJson": {"hello": "from extsched"},
-            },
+            Given(
+                {
+                    "endpointId": endpoint.id,
+                    "name": DEMO_SCHEDULE,
+                    "cron": "*/5 * * * *",
+                    "payloadJson": {"hello": "from extsched"},
+                }
+            ),
         )
         # A first run right away, so the history is not empty while waiting for the cron.
         await svc.run_now.run_now(caller, view.install.id, created.schedule.id)

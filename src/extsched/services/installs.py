@@ -20,6 +20,7 @@ from extsched.errors import (
 )
 from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.inputs import JsonInput, unknown_keys
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
@@ -202,17 +203,19 @@ class InstallService:
         self,
         caller: Caller,
         extension_id: str,
-        *,
-        config: dict[str, str] | None,
-        granted_caps: list[str] | None,
+        body: JsonInput,
         expected_revision: int | None = None,
     ) -> InstallView:
-        errors = _validate_config(config, granted_caps)
-        if errors:
-            raise ValidationFailed(field_errors=errors)
+        """Replace the config map and/or the granted capabilities (``config``, ``grantedCaps``)."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
+            raw = body.value()
+            errors = unknown_keys(raw, ("config", "grantedCaps"))
+            config, granted_caps = raw.get("config"), raw.get("grantedCaps")
+            errors.update(_validate_config(config, granted_caps))
+            if errors:
+                raise ValidationFailed("the config is invalid", field_errors=errors)
             check_revision(install.revision, expected_revision)
             before = {"config": install.config, "grantedCaps": install.granted_caps}
             after = {
@@ -242,15 +245,21 @@ class InstallService:
             assert fresh is not None
             return await self._view(conn, fresh)
 
-    async def set_secrets(self, caller: Caller, extension_id: str, secrets: Any) -> None:
-        """Replace the install's secrets. Values are write-only: never returned, logged or audited."""
-        if not isinstance(secrets, dict) or not all(
-            isinstance(k, str) and k and isinstance(v, str) for k, v in secrets.items()
-        ):
-            raise ValidationFailed(field_errors={"secrets": "secrets must map names to strings"})
+    async def set_secrets(self, caller: Caller, extension_id: str, body: JsonInput) -> None:
+        """Replace the install's secrets (``{secrets: {name: value}}``). Values are write-only:
+        never returned, logged or audited."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
+            raw = body.value()
+            errors = unknown_keys(raw, ("secrets",))
+            secrets = raw.get("secrets")
+            if not isinstance(secrets, dict) or not all(
+                isinstance(k, str) and k and isinstance(v, str) for k, v in secrets.items()
+            ):
+                errors["secrets"] = "secrets must map names to strings"
+            if errors:
+                raise ValidationFailed("the secrets are invalid", field_errors=errors)
             envelope = (
                 {"format": "extsched.secrets.v1", "values": dict(secrets)} if secrets else None
             )

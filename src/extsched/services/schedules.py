@@ -31,6 +31,7 @@ from extsched.errors import (
 from extsched.ids import new_id
 from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.inputs import JsonInput, unknown_keys
 from extsched.services.installs import check_revision, resolve_install
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
@@ -69,6 +70,8 @@ READ_ONLY = frozenset(
         "updatedAt",
     }
 )
+ACCEPTED = frozenset(WRITABLE) | READ_ONLY
+PREVIEW_FIELDS = ("cron", "timezone", "count")
 MAX_PREVIEW_COUNT = 50
 DEFAULT_PREVIEW_COUNT = 5
 
@@ -108,12 +111,14 @@ def audit_fields(s: Schedule) -> dict[str, Any]:
     }
 
 
-def _check_keys(body: Any) -> dict[str, str]:
-    if not isinstance(body, dict):
-        raise ValidationFailed(
-            "the request body must be a JSON object", field_errors={"body": "expected an object"}
-        )
-    return {k: "unknown field" for k in body if k not in WRITABLE and k not in READ_ONLY}
+def _bulk_enabled(body: Any) -> bool:
+    errors = unknown_keys(body, ("enabled",))
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        errors["enabled"] = "enabled must be true or false"
+    if errors:
+        raise ValidationFailed("the bulk request is invalid", field_errors=errors)
+    return bool(enabled)
 
 
 class ScheduleService:
@@ -227,7 +232,7 @@ class ScheduleService:
         current: Schedule | None,
     ) -> tuple[dict[str, Any], Endpoint | None]:
         """The new field values, or ValidationFailed listing every broken rule."""
-        errors = _check_keys(body)
+        errors = unknown_keys(body, ACCEPTED)
         values: dict[str, Any] = {}
         creating = current is None
 
@@ -305,11 +310,11 @@ class ScheduleService:
 
     # Writes ----------------------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, extension_id: str, body: Any) -> ScheduleView:
+    async def create(self, caller: Caller, extension_id: str, body: JsonInput) -> ScheduleView:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
-            values, endpoint = await self._validated(conn, caller, install, body, None)
+            values, endpoint = await self._validated(conn, caller, install, body.value(), None)
             assert endpoint is not None
             paused = (await self._lock_tenant(conn, caller.tenant_id)).schedules_paused
             repo = ScheduleRepo(conn)
@@ -383,14 +388,14 @@ class ScheduleService:
         caller: Caller,
         extension_id: str,
         schedule_id: str,
-        body: Any,
+        body: JsonInput,
         expected_revision: int | None = None,
     ) -> ScheduleView:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             current = await self._find(conn, caller, install, schedule_id, lock=True)
-            values, endpoint = await self._validated(conn, caller, install, body, current)
+            values, endpoint = await self._validated(conn, caller, install, body.value(), current)
             if (
                 values.get("enabled") is True
                 and not current.enabled
@@ -471,17 +476,16 @@ class ScheduleService:
             )
         await self.sync.apply(caller.tenant_id, install.id, current.id)
 
-    async def bulk(self, caller: Caller, extension_id: str, enabled: Any) -> int:
+    async def bulk(self, caller: Caller, extension_id: str, body: JsonInput) -> int:
         """Enable or disable every schedule of the install; returns how many changed state.
 
         Enabling skips schedules whose endpoint is no longer schedulable in the installed version:
         they would only fail at run time.
         """
-        if not isinstance(enabled, bool):
-            raise ValidationFailed(field_errors={"enabled": "enabled must be true or false"})
         now = self.clock.now()
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
+            enabled = _bulk_enabled(body.value())
             repo = ScheduleRepo(conn)
             rows = await repo.list_for_install(caller.tenant_id, install.id, lock=True)
             changed: list[str] = []
@@ -517,27 +521,25 @@ class ScheduleService:
 
     # Preview ---------------------------------------------------------------------------------------
 
-    async def preview(self, caller: Caller, extension_id: str, body: Any) -> Preview:
+    async def preview(self, caller: Caller, extension_id: str, body: JsonInput) -> Preview:
         """Validate cron and time zone without saving; invalid input is a result, not an error."""
-        if not isinstance(body, dict):
-            raise ValidationFailed(field_errors={"body": "expected an object"})
-        count = body.get("count", DEFAULT_PREVIEW_COUNT)
-        if (
-            isinstance(count, bool)
-            or not isinstance(count, int)
-            or not 1 <= count <= MAX_PREVIEW_COUNT
-        ):
-            raise ValidationFailed(
-                field_errors={
-                    "count": f"count must be a whole number from 1 to {MAX_PREVIEW_COUNT}"
-                }
-            )
         async with self.db.connect() as conn:
             await resolve_install(conn, caller.tenant_id, extension_id)
-            raw_tz = body.get("timezone")
+            raw = body.value()
+            errors = unknown_keys(raw, PREVIEW_FIELDS)
+            count = raw.get("count", DEFAULT_PREVIEW_COUNT)
+            if (
+                isinstance(count, bool)
+                or not isinstance(count, int)
+                or not 1 <= count <= MAX_PREVIEW_COUNT
+            ):
+                errors["count"] = f"count must be a whole number from 1 to {MAX_PREVIEW_COUNT}"
+            if errors:
+                raise ValidationFailed("the preview request is invalid", field_errors=errors)
+            raw_tz = raw.get("timezone")
             if raw_tz is None:
                 raw_tz = (await TenantRepo(conn).settings(caller.tenant_id)).default_timezone
-        return preview(body.get("cron"), raw_tz, self.clock.now(), count)
+        return preview(raw.get("cron"), raw_tz, self.clock.now(), count)
 
 
 def preview(raw_cron: Any, raw_tz: Any, now: datetime, count: int) -> Preview:

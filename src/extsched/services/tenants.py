@@ -10,6 +10,7 @@ from extsched.domain.records import AuditEntry, TenantSettings
 from extsched.errors import ValidationFailed
 from extsched.services import audit
 from extsched.services.caller import Caller
+from extsched.services.inputs import JsonInput, unknown_keys
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.pagination import PageRequest, cut_page
@@ -31,24 +32,20 @@ class TenantService:
         async with self.db.connect() as conn:
             return await TenantRepo(conn).settings(caller.tenant_id)
 
-    async def update_settings(self, caller: Caller, body: Any) -> TenantSettings:
+    async def update_settings(self, caller: Caller, body: JsonInput) -> TenantSettings:
         """Change the default time zone and/or the kill switch; pausing stops every schedule."""
-        if not isinstance(body, dict):
-            raise ValidationFailed(field_errors={"body": "expected an object"})
-        errors: dict[str, str] = {}
+        raw = body.value()
+        errors = unknown_keys(raw, ("defaultTimezone", "schedulesPaused"))
         changes: dict[str, Any] = {}
-        for key in body:
-            if key not in ("defaultTimezone", "schedulesPaused"):
-                errors[key] = "unknown field"
-        if "defaultTimezone" in body:
+        if "defaultTimezone" in raw:
             try:
-                changes["default_timezone"] = rules.canonical_timezone(body["defaultTimezone"])
+                changes["default_timezone"] = rules.canonical_timezone(raw["defaultTimezone"])
             except rules.RuleViolation as exc:
                 errors["defaultTimezone"] = str(exc)
-        if "schedulesPaused" in body:
+        if "schedulesPaused" in raw:
             try:
                 changes["schedules_paused"] = rules.check_bool(
-                    body["schedulesPaused"], "schedulesPaused"
+                    raw["schedulesPaused"], "schedulesPaused"
                 )
             except rules.RuleViolation as exc:
                 errors["schedulesPaused"] = str(exc)

@@ -6,59 +6,72 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from extsched.api.deps import require, services
-from extsched.api.schemas import (
+from extsched.api.body import RequestBody, body_after
+from extsched.api.deps import Cursor, Limit, require, services
+from extsched.api.openapi import body_doc
+from extsched.api.schemas.admin import (
     AdminScheduleList,
     AdminScheduleOut,
     ChangeOut,
     KillSwitchIn,
     ReconcileIn,
     ReconcileOut,
-    SettingsOut,
 )
+from extsched.api.schemas.base import reply
+from extsched.api.schemas.tenant import SettingsOut
 from extsched.auth import PLATFORM_ADMIN, Principal
 from extsched.services.container import Services
 from extsched.store.pagination import page_request
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-Operator = Annotated[Principal, Depends(require(PLATFORM_ADMIN))]
+operator = require(PLATFORM_ADMIN)
+Operator = Annotated[Principal, Depends(operator)]
+OperatorBody = Annotated[RequestBody, Depends(body_after(operator))]
 Svc = Annotated[Services, Depends(services)]
 
 
 @router.get("/schedules", response_model=AdminScheduleList)
-async def list_schedules(
+async def list_all_schedules(
     _: Operator,
     svc: Svc,
     tenant_id: Annotated[str | None, Query(alias="tenantId")] = None,
     enabled: Annotated[bool | None, Query()] = None,
-    limit: Annotated[int | None, Query()] = None,
-    cursor: Annotated[str | None, Query()] = None,
-) -> AdminScheduleList:
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Response:
     rows, next_cursor = await svc.admin.list_schedules(
         page_request(limit, cursor), tenant_id=tenant_id, enabled=enabled
     )
-    return AdminScheduleList(
-        schedules=[AdminScheduleOut.of(s) for s in rows], next_cursor=next_cursor
+    return reply(
+        AdminScheduleList(schedules=[AdminScheduleOut.of(s) for s in rows], next_cursor=next_cursor)
     )
 
 
 @router.delete("/tenants/{tenant_id}/schedules/{schedule_id}", status_code=204)
-async def delete_schedule(tenant_id: str, schedule_id: str, who: Operator, svc: Svc) -> Response:
+async def admin_delete_schedule(
+    tenant_id: str, schedule_id: str, who: Operator, svc: Svc
+) -> Response:
     await svc.admin.delete_schedule(who.sub, tenant_id, schedule_id)
     return Response(status_code=204)
 
 
-@router.put("/tenants/{tenant_id}/kill-switch", response_model=SettingsOut)
-async def kill_switch(tenant_id: str, body: KillSwitchIn, who: Operator, svc: Svc) -> SettingsOut:
-    return SettingsOut.of(
-        await svc.admin.set_kill_switch(who.sub, tenant_id, body.schedules_paused)
-    )
+@router.put(
+    "/tenants/{tenant_id}/kill-switch",
+    response_model=SettingsOut,
+    openapi_extra=body_doc(KillSwitchIn),
+)
+async def kill_switch(tenant_id: str, who: Operator, svc: Svc, body: OperatorBody) -> Response:
+    paused = body.model(KillSwitchIn).schedules_paused
+    return reply(SettingsOut.of(await svc.admin.set_kill_switch(who.sub, tenant_id, paused)))
 
 
-@router.post("/reconcile", response_model=ReconcileOut)
-async def reconcile(body: ReconcileIn, _: Operator, svc: Svc) -> ReconcileOut:
-    changes = await svc.reconciler.run(dry_run=body.dry_run, tenant_id=body.tenant_id)
-    return ReconcileOut(
-        dry_run=body.dry_run,
-        changes=[ChangeOut(key=c.key, action=c.action, detail=c.detail) for c in changes],
+@router.post("/reconcile", response_model=ReconcileOut, openapi_extra=body_doc(ReconcileIn))
+async def reconcile(_: Operator, svc: Svc, body: OperatorBody) -> Response:
+    given = body.model(ReconcileIn)
+    changes = await svc.reconciler.run(dry_run=given.dry_run, tenant_id=given.tenant_id)
+    return reply(
+        ReconcileOut(
+            dry_run=given.dry_run,
+            changes=[ChangeOut(key=c.key, action=c.action, detail=c.detail) for c in changes],
+        )
     )

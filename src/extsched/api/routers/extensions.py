@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from extsched.api.deps import caller_for, services
-from extsched.api.schemas import EndpointList, EndpointOut
+from extsched.api.schemas.base import reply
+from extsched.api.schemas.registry import EndpointList, EndpointOut
 from extsched.auth import EXTENSION_READ
 from extsched.services.caller import Caller
 from extsched.services.container import Services
@@ -18,6 +19,6 @@ Svc = Annotated[Services, Depends(services)]
 
 
 @router.get("/endpoints", response_model=EndpointList)
-async def endpoints(extension_id: str, caller: Reader, svc: Svc) -> EndpointList:
+async def endpoints(extension_id: str, caller: Reader, svc: Svc) -> Response:
     views = await svc.installs.endpoints(caller, extension_id)
-    return EndpointList(endpoints=[EndpointOut.of(v) for v in views])
+    return reply(EndpointList(endpoints=[EndpointOut.of(v) for v in views]))

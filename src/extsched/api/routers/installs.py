@@ -6,8 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from extsched.api.body import RequestBody, body_after
 from extsched.api.deps import caller_for, etag, if_match, services
-from extsched.api.schemas import (
+from extsched.api.openapi import body_doc, problems
+from extsched.api.schemas.base import reply
+from extsched.api.schemas.installs import (
     ConfigIn,
     InstallIn,
     InstallOut,
@@ -22,104 +25,105 @@ from extsched.services.container import Services
 from extsched.services.installs import InstallView
 
 router = APIRouter(prefix="/api/v1/extensions", tags=["installs"])
-Reader = Annotated[Caller, Depends(caller_for(EXTENSION_READ))]
-Writer = Annotated[Caller, Depends(caller_for(EXTENSION_WRITE))]
+read, write = caller_for(EXTENSION_READ), caller_for(EXTENSION_WRITE)
+Reader = Annotated[Caller, Depends(read)]
+Writer = Annotated[Caller, Depends(write)]
+ReaderBody = Annotated[RequestBody, Depends(body_after(read))]
+WriterBody = Annotated[RequestBody, Depends(body_after(write))]
 Svc = Annotated[Services, Depends(services)]
 Revision = Annotated[int | None, Depends(if_match)]
 
 
-def _out(view: InstallView, response: Response) -> InstallOut:
-    response.headers["ETag"] = etag(view.install.revision)
-    return InstallOut.of(view)
+def _install(view: InstallView, status: int = 200) -> Response:
+    return reply(InstallOut.of(view), status, headers={"ETag": etag(view.install.revision)})
 
 
 @router.post(
     "/install",
     status_code=201,
     response_model=InstallOut,
-    responses={200: {"description": "an existing install moved to this version (remapped)"}},
+    openapi_extra=body_doc(InstallIn),
+    responses={
+        200: {"model": InstallOut, "description": "An existing install moved to this version"},
+        **problems(409),
+    },
 )
-async def install(body: InstallIn, caller: Writer, svc: Svc, response: Response) -> InstallOut:
+async def install(caller: Writer, svc: Svc, body: WriterBody) -> Response:
+    given = body.model(InstallIn)
     view, created = await svc.lifecycle.install(
         caller,
-        registry_id=body.registry_id,
-        version=body.version,
-        config=body.config,
-        granted_caps=body.granted_caps,
+        registry_id=given.registry_id,
+        version=given.version,
+        config=given.config,
+        granted_caps=given.granted_caps,
     )
-    if not created:
-        response.status_code = 200
-    return _out(view, response)
+    return _install(view, 201 if created else 200)
 
 
-@router.post("/update", response_model=InstallOut)
-async def update(
-    body: UpdateIn, caller: Writer, svc: Svc, revision: Revision, response: Response
-) -> InstallOut:
+@router.post(
+    "/update",
+    response_model=InstallOut,
+    openapi_extra=body_doc(UpdateIn),
+    responses=problems(404, 409),
+)
+async def update(caller: Writer, svc: Svc, revision: Revision, body: WriterBody) -> Response:
+    given = body.model(UpdateIn)
     view = await svc.lifecycle.update(
         caller,
-        body.registry_id,
-        body.version,
-        disable_missing=body.disable_missing_schedules,
+        given.registry_id,
+        given.version,
+        disable_missing=given.disable_missing_schedules,
         expected_revision=revision,
     )
-    return _out(view, response)
+    return _install(view)
 
 
-@router.post("/update/preview", response_model=UpdatePreviewOut)
-async def update_preview(body: UpdateIn, caller: Reader, svc: Svc) -> UpdatePreviewOut:
-    return UpdatePreviewOut.of(
-        await svc.lifecycle.preview_update(caller, body.registry_id, body.version)
-    )
+@router.post(
+    "/update/preview",
+    response_model=UpdatePreviewOut,
+    openapi_extra=body_doc(UpdateIn),
+    responses=problems(404),
+)
+async def update_preview(caller: Reader, svc: Svc, body: ReaderBody) -> Response:
+    given = body.model(UpdateIn)
+    plan = await svc.lifecycle.preview_update(caller, given.registry_id, given.version)
+    return reply(UpdatePreviewOut.of(plan))
 
 
-@router.post("/uninstall", status_code=204)
-async def uninstall(body: UninstallIn, caller: Writer, svc: Svc) -> Response:
-    await svc.lifecycle.uninstall(caller, body.registry_id)
+@router.post("/uninstall", status_code=204, openapi_extra=body_doc(UninstallIn))
+async def uninstall(caller: Writer, svc: Svc, body: WriterBody) -> Response:
+    await svc.lifecycle.uninstall(caller, body.model(UninstallIn).registry_id)
     return Response(status_code=204)
 
 
 @router.get("/{extension_id}", response_model=InstallOut)
-async def get_install(
-    extension_id: str, caller: Reader, svc: Svc, response: Response
-) -> InstallOut:
-    return _out(await svc.installs.get(caller, extension_id), response)
+async def get_install(extension_id: str, caller: Reader, svc: Svc) -> Response:
+    return _install(await svc.installs.get(caller, extension_id))
 
 
-@router.post("/{extension_id}/enable", response_model=InstallOut)
-async def enable(
-    extension_id: str, caller: Writer, svc: Svc, revision: Revision, response: Response
-) -> InstallOut:
-    return _out(await svc.installs.set_enabled(caller, extension_id, True, revision), response)
+@router.post("/{extension_id}/enable", response_model=InstallOut, responses=problems(409))
+async def enable(extension_id: str, caller: Writer, svc: Svc, revision: Revision) -> Response:
+    return _install(await svc.installs.set_enabled(caller, extension_id, True, revision))
 
 
-@router.post("/{extension_id}/disable", response_model=InstallOut)
-async def disable(
-    extension_id: str, caller: Writer, svc: Svc, revision: Revision, response: Response
-) -> InstallOut:
-    return _out(await svc.installs.set_enabled(caller, extension_id, False, revision), response)
+@router.post("/{extension_id}/disable", response_model=InstallOut, responses=problems(409))
+async def disable(extension_id: str, caller: Writer, svc: Svc, revision: Revision) -> Response:
+    return _install(await svc.installs.set_enabled(caller, extension_id, False, revision))
 
 
-@router.put("/{extension_id}/config", response_model=InstallOut)
+@router.put(
+    "/{extension_id}/config",
+    response_model=InstallOut,
+    openapi_extra=body_doc(ConfigIn),
+    responses=problems(409),
+)
 async def set_config(
-    extension_id: str,
-    body: ConfigIn,
-    caller: Writer,
-    svc: Svc,
-    revision: Revision,
-    response: Response,
-) -> InstallOut:
-    view = await svc.installs.set_config(
-        caller,
-        extension_id,
-        config=body.config,
-        granted_caps=body.granted_caps,
-        expected_revision=revision,
-    )
-    return _out(view, response)
+    extension_id: str, caller: Writer, svc: Svc, revision: Revision, body: WriterBody
+) -> Response:
+    return _install(await svc.installs.set_config(caller, extension_id, body, revision))
 
 
-@router.put("/{extension_id}/secrets", status_code=204)
-async def set_secrets(extension_id: str, body: SecretsIn, caller: Writer, svc: Svc) -> Response:
-    await svc.installs.set_secrets(caller, extension_id, body.secrets)
+@router.put("/{extension_id}/secrets", status_code=204, openapi_extra=body_doc(SecretsIn))
+async def set_secrets(extension_id: str, caller: Writer, svc: Svc, body: WriterBody) -> Response:
+    await svc.installs.set_secrets(caller, extension_id, body)
     return Response(status_code=204)
