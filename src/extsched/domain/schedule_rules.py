@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 MAX_TIMEZONE_LENGTH = 64
@@ -36,7 +37,12 @@ class RuleViolation(ValueError):
 
 @lru_cache(maxsize=1)
 def _zones() -> dict[str, str]:
-    return {key.lower(): key for key in zoneinfo.available_timezones()}
+    """The IANA database's keys (links included), by lower-case spelling. Taken from the tzdata
+    package's list rather than the system's zone files, which also hold names such as
+    ``localtime`` that mean whatever the host is set to."""
+    listed = resources.files("tzdata").joinpath("zones").read_text().split()
+    loadable = zoneinfo.available_timezones()
+    return {key.lower(): key for key in listed if key in loadable}
 
 
 def canonical_timezone(raw: Any) -> str:

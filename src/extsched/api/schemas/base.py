@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -47,15 +49,55 @@ class Problem(Wire):
 def reply(
     shape: BaseModel, status: int = 200, *, headers: dict[str, str] | None = None
 ) -> Response:
-    """``shape`` as the JSON response.
-
-    Serialized by orjson from the model's plain values rather than by Pydantic's JSON mode, whose
-    depth limit (about 250 levels) would make a stored payload nested that deep unreadable.
-    """
-    data: Any = shape.model_dump(mode="python", by_alias=True)
+    """``shape`` as the JSON response."""
     return Response(
-        orjson.dumps(data, option=JSON_OPTIONS),
+        encode(shape.model_dump(mode="python", by_alias=True)),
         status_code=status,
         media_type="application/json",
         headers=headers,
     )
+
+
+def encode(data: Any) -> bytes:
+    """JSON of plain values. Pydantic's JSON mode and orjson both stop at about 250 levels; data
+    stored before the depth rule may nest deeper, and must still be readable, so such data is
+    written by a loop instead of recursion."""
+    try:
+        return orjson.dumps(data, option=JSON_OPTIONS)
+    except TypeError:  # too deep, or text orjson refuses (a lone surrogate stored long ago)
+        return _encode_by_loop(data).encode()
+
+
+class _Text(str):
+    """JSON text already written, on the encoder's stack."""
+
+
+def _encode_by_loop(value: Any) -> str:
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.append(_Text("}"))
+            entries = list(item.items())
+            for i in range(len(entries) - 1, -1, -1):
+                key, child = entries[i]
+                stack.append(child)
+                stack.append(_Text(("," if i else "") + json.dumps(str(key)) + ":"))
+            stack.append(_Text("{"))
+        elif isinstance(item, list | tuple):
+            stack.append(_Text("]"))
+            for i in range(len(item) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(_Text(","))
+            stack.append(_Text("["))
+        elif isinstance(item, datetime):
+            out.append(json.dumps(rfc3339(item)))
+        elif isinstance(item, float) and not math.isfinite(item):
+            out.append("null")
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
