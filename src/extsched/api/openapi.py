@@ -89,6 +89,8 @@ def _complete(path: str, op: dict[str, Any], schemas: dict[str, Any]) -> None:
     if has_body:
         content = op["requestBody"]["content"]["application/json"]
         content["schema"] = _hoist(schemas, content["schema"])
+    if "422" in responses:  # FastAPI's own, for parameters: ours is a problem document
+        responses["422"] = _problem(422)
     if not path.startswith("/api/"):
         responses.setdefault("500", _problem(500))
         return

@@ -5,22 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Response
 
 from extsched.api.deps import services
+from extsched.api.schemas.base import reply
+from extsched.api.schemas.health import Health, Readiness
 from extsched.services.container import Services
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Response:
+    return reply(Health(status="ok"))
 
 
-@router.get("/readyz")
-async def readyz(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready; `checks` says what failed"}},
+)
+async def readyz(svc: Annotated[Services, Depends(services)]) -> Response:
     checks: dict[str, str] = {}
     try:
         async with svc.db.connect() as conn:
@@ -29,7 +34,6 @@ async def readyz(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
     except Exception as exc:  # readiness reports any failure rather than raising it
         checks["database"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
+    return reply(
+        Readiness(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
     )

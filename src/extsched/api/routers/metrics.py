@@ -18,7 +18,11 @@ from extsched.store.tables import tenant_settings as settings_t
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+)
 async def metrics(svc: Annotated[Services, Depends(services)]) -> Response:
     async with svc.db.connect() as conn:
         svc.metrics.queue_depth.set(await RunRepo(conn).queue_depth(svc.clock.now()))
