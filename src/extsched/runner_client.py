@@ -21,17 +21,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from extsched.domain.invocation import AttemptResult, Invocation, build_request, read_response
+from extsched.http_response import Answer, ProtocolError, ResponseReader, TooLarge
 
 KEEPALIVE_SECONDS = 15.0  # an idle connection older than this is closed rather than reused
-_HEAD_LIMIT = 65_536
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _ProtocolError(Exception):
-    pass
 
 
 class _Stale(Exception):
@@ -39,13 +31,13 @@ class _Stale(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; parses the answer to the request in flight as bytes arrive."""
+    """One keep-alive connection; reads the answer to the request in flight as bytes arrive."""
 
     def __init__(self, max_body: int) -> None:
         self.max_body = max_body
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.reader = ResponseReader(max_body)
+        self.waiter: asyncio.Future[Answer] | None = None
         self.closed = False
         self.reused = False
         self.used_at = time.monotonic()
@@ -56,15 +48,17 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.waiter is not None and not self.waiter.done():
-            try:
-                answer = _parse(self.buf, self.max_body, eof=False)
-            except Exception as exc:
-                self.waiter.set_exception(exc)
-            else:
-                if answer is not None:
-                    self.waiter.set_result(answer)
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            self.close()  # bytes nobody asked for: the connection's state is unknown now
+            return
+        try:
+            answer = self.reader.feed(data)
+        except Exception as exc:
+            waiter.set_exception(exc)
+        else:
+            if answer is not None:
+                waiter.set_result(answer)
 
     def eof_received(self) -> bool:
         self._ended(None)
@@ -78,29 +72,23 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        if not self.buf:
+        if not self.reader.received:
             if self.reused:
                 waiter.set_exception(_Stale())
             else:
                 waiter.set_exception(EOFError("the runner closed the connection unanswered"))
             return
-        try:
-            answer = _parse(self.buf, self.max_body, eof=True)
-        except Exception as e:
-            waiter.set_exception(e)
+        answer = self.reader.finish()
+        if answer is None:
+            detail = f": {exc}" if exc else ""
+            waiter.set_exception(EOFError(f"the runner closed the connection mid-answer{detail}"))
         else:
-            if answer is None:
-                detail = f": {exc}" if exc else ""
-                waiter.set_exception(
-                    EOFError(f"the runner closed the connection mid-answer{detail}")
-                )
-            else:
-                waiter.set_result(answer)
+            waiter.set_result(answer)
 
     # The client's side
-    async def roundtrip(self, request: bytes) -> tuple[int, bytes, bool]:
+    async def roundtrip(self, request: bytes) -> Answer:
         assert self.transport is not None
-        self.buf.clear()
+        self.reader = ResponseReader(self.max_body)
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return await self.waiter
@@ -172,11 +160,11 @@ class RunnerClient:
                 retryable=True,
                 status="timeout",
             )
-        except _TooLarge:
+        except TooLarge:
             return AttemptResult.failure(
                 f"runner response larger than {self.max_response_bytes} bytes", retryable=False
             )
-        except (OSError, EOFError, _Stale, _ProtocolError) as exc:
+        except (OSError, EOFError, _Stale, ProtocolError) as exc:
             detail = str(exc) or "the runner closed the connection"
             return AttemptResult.failure(
                 f"connection error: {type(exc).__name__}: {detail}", retryable=True
@@ -229,93 +217,3 @@ class RunnerClient:
                 self._idle.append(conn)
             else:
                 conn.close()
-
-
-def _parse(buf: bytearray, max_body: int, *, eof: bool) -> tuple[int, bytes, bool] | None:
-    """The whole answer in ``buf`` as (status, body, keep-alive), or None while it is incomplete.
-    At ``eof`` a body without Content-Length or chunked framing ends there."""
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buf) > _HEAD_LIMIT:
-            raise _ProtocolError("response headers too large")
-        return None
-    status, length, chunked, keep = _parse_head(bytes(buf[:end]))
-    start = end + 4
-    if chunked:
-        body = _dechunk(buf, start, max_body)
-        return None if body is None else (status, body, keep)
-    if length is not None:
-        if length > max_body:
-            raise _TooLarge()
-        if len(buf) - start < length:
-            return None
-        return status, bytes(buf[start : start + length]), keep
-    if 100 <= status < 200 or status in (204, 304):
-        return status, b"", keep
-    if len(buf) - start > max_body:
-        raise _TooLarge()
-    return (status, bytes(buf[start:]), False) if eof else None
-
-
-def _dechunk(buf: bytearray, pos: int, max_body: int) -> bytes | None:
-    body = bytearray()
-    while True:
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise _ProtocolError("bad chunk size") from exc
-        pos = line_end + 2
-        if size == 0:
-            while True:  # trailers, up to the empty line
-                line_end = buf.find(b"\r\n", pos)
-                if line_end < 0:
-                    return None
-                if line_end == pos:
-                    return bytes(body)
-                pos = line_end + 2
-        if len(body) + size > max_body:
-            raise _TooLarge()
-        if len(buf) < pos + size + 2:
-            return None
-        body += buf[pos : pos + size]
-        if buf[pos + size : pos + size + 2] != b"\r\n":
-            raise _ProtocolError("bad chunk end")
-        pos += size + 2
-
-
-def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
-    """Status, Content-Length, chunked, keep-alive, from a response's status line and headers."""
-    lines = head.split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-        raise _ProtocolError(f"not an HTTP/1.x response: {lines[0][:80]!r}")
-    try:
-        status = int(parts[1])
-    except ValueError as exc:
-        raise _ProtocolError("bad status line") from exc
-    keep = parts[0] == b"HTTP/1.1"
-    length: int | None = None
-    chunked = False
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            try:
-                n = int(value.strip())
-            except ValueError as exc:
-                raise _ProtocolError("bad content-length") from exc
-            if n < 0 or (length is not None and length != n):
-                raise _ProtocolError("bad content-length")
-            length = n
-        elif name == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-        elif name == b"connection":
-            token = value.strip().lower()
-            if token == b"close":
-                keep = False
-            elif token == b"keep-alive":
-                keep = True
-    return status, length, chunked, keep

@@ -179,7 +179,7 @@ async def test_a_garbled_answer_is_a_retryable_connection_error(answer: bytes) -
     async with raw_server(lambda n: (answer, True)) as server:
         [(ok, retryable, _, error)] = await call(server)
     assert (ok, retryable) == (False, True)
-    assert isinstance(error, str) and error.startswith("connection error: _ProtocolError")
+    assert isinstance(error, str) and error.startswith("connection error: ProtocolError")
 
 
 async def test_a_header_value_with_a_line_break_is_never_sent() -> None:
@@ -200,3 +200,27 @@ def test_only_http_and_https_runner_urls_are_accepted() -> None:
         RunnerClient("https://runner.internal/base/").url
         == "https://runner.internal/base/v1/execute"
     )
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a>; rel=preload\r\n\r\n",
+    ],
+    ids=["100", "103"],
+)
+async def test_an_interim_answer_is_skipped_and_the_final_one_read(interim: bytes) -> None:
+    async with raw_server(lambda n: (interim + framed(), False), trickle=3) as server:
+        assert await call(server, times=2) == [OK, OK]
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize("framing", [framed, chunked], ids=["content-length", "chunked"])
+async def test_a_large_answer_in_tiny_pieces_is_read_whole(
+    framing: Callable[[bytes], bytes],
+) -> None:
+    payload = base64.b64encode(b"y" * 150_000).decode()
+    big = json.dumps({"status": 200, "headers": {}, "body_b64": payload}).encode()
+    async with raw_server(lambda n: (framing(big), False), trickle=512) as server:
+        assert await call(server, cap=1 << 20) == [OK]
