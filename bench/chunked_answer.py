@@ -90,7 +90,7 @@ def main() -> None:
             by_byte = cpu_seconds(module, data, 1)
             rows.append(
                 f"| {label} | {'chunked' if chunked else 'content-length'} | {len(data):,} | "
-                f"{whole * 1000:.2f} ms | {by_byte:.3f} s | {by_byte / max(whole, 1e-9):,.0f}× |"
+                f"{whole * 1000:.2f} ms | {by_byte:.3f} s | {by_byte / max(whole, 1e-9):,.0f} x |"
             )
             print(rows[-1], flush=True)
     append_results(
