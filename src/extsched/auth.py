@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,13 +62,22 @@ class Authenticator:
         return principal_from_claims(claims)
 
 
+# A tenant id travels in Runner headers (Latin-1, one line) and in backend keys, where ':' is the
+# separator; a subject is the audit actor and appears in logs. Anything else is refused up front,
+# rather than accepted here and failing every run later.
+_TENANT = re.compile(r"[\x21-\x39\x3b-\x7e\xa1-\xff]{1,64}")
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,256}")
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     sub, tenant = claims.get("sub"), claims.get("tenant")
     user_type = claims.get("user_type", "msp")
     perms = claims.get("permissions", [])
     if not isinstance(sub, str) or not sub:
         raise Unauthenticated("token has no subject")
-    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+    if not _SUBJECT.fullmatch(sub):
+        raise Unauthenticated("token has an invalid subject")
+    if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
         raise Unauthenticated("token has an invalid tenant")
     if user_type not in ("msp", "client"):
         raise Unauthenticated("token has an unknown user_type")

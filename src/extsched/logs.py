@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -36,11 +37,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# Control characters in logged text are shown escaped: a value from a request or a Runner
+# answer must not start a line of its own (a forged log entry) or drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = _escaped(record.getMessage()), None
+        base = super().format(safe)  # a traceback keeps its own lines
         fields = " ".join(
-            f"{name}={getattr(record, name)}"
+            f"{name}={_escaped(str(getattr(record, name)))}"
             for name in CONTEXT_FIELDS
             if getattr(record, name, None) is not None
         )

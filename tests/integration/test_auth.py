@@ -60,6 +60,20 @@ def claims(**overrides: object) -> dict[str, object]:
             "the credential carries no tenant",
         ),
         (bearer(jwt.encode(claims(), JWT_SECRET * 2, "HS512")), "invalid token"),
+        *[
+            (
+                bearer(jwt.encode(claims(tenant=tenant), JWT_SECRET, "HS256")),
+                "token has an invalid tenant",
+            )
+            for tenant in ("t\r\nx-evil: 1", "t\n", "t\u0101", "a:b", "a b", "", "t" * 65, 7)
+        ],
+        *[
+            (
+                bearer(jwt.encode(claims(sub=sub), JWT_SECRET, "HS256")),
+                "token has an invalid subject",
+            )
+            for sub in ("u\r\nforged line", "u\x1b[31m", "u\n")
+        ],
     ],
 )
 async def test_every_bad_credential_is_401_unauthenticated(
@@ -130,3 +144,9 @@ async def test_unknown_routes_are_problem_documents(client: httpx.AsyncClient) -
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "NOT_FOUND"
+
+
+async def test_a_tenant_of_printable_latin1_is_accepted(client: httpx.AsyncClient) -> None:
+    token = jwt.encode(claims(tenant="Tenant_42-é.x", sub="Zoë Müller"), JWT_SECRET, "HS256")
+    r = await client.get("/api/tenant/settings", headers=bearer(token))
+    assert r.status_code == 200

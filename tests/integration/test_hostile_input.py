@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from extsched.api.app import create_app
+from extsched.auth import EXTENSION_WRITE, mint_token
 from extsched.backends.memory import MemoryJobRunner
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.domain.json_rules import NOT_FINITE, NOT_UNICODE, TOO_DEEP
 from extsched.store.tables import tenant_extension_schedule as sched_t
-from tests.conftest import Persona, Personas
+from tests.conftest import JWT_SECRET, Persona, Personas
 from tests.support.seed import installed_sample
 from tests.support.served import Served, serve
 
@@ -301,3 +302,14 @@ async def test_unknown_fields_of_the_config_are_refused_not_ignored(
         f"/api/v1/extensions/{install_id}", headers=personas.admin_a.headers
     )
     assert (r.json()["config"], r.json()["hasSecrets"], r.json()["revision"]) == ({}, False, 1)
+
+
+@pytest.mark.parametrize("tenant", ["t\r\nx-evil: 1", "t\u0101", "a:b"])
+async def test_a_tenant_that_could_not_travel_in_a_runner_header_is_refused_at_sign_in(
+    served: Served, tenant: str
+) -> None:
+    token = mint_token(JWT_SECRET, sub="s", tenant=tenant, permissions=[EXTENSION_WRITE])
+    r = await served.client.get(
+        "/api/tenant/settings", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert (r.status_code, r.json()["detail"]) == (401, "token has an invalid tenant")

@@ -34,7 +34,9 @@ def read(answer: bytes, piece: int, cap: int = 1 << 20) -> Answer | None:
 
 @pytest.mark.parametrize("framing", [with_length, chunked], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("piece", [1, 2, 7, 1000, 1 << 20])
-def test_an_answer_reads_the_same_however_it_is_cut(framing: Callable[[bytes], bytes], piece: int) -> None:
+def test_an_answer_reads_the_same_however_it_is_cut(
+    framing: Callable[[bytes], bytes], piece: int
+) -> None:
     body = bytes(range(256)) * 20
     assert read(framing(body), piece) == (200, body, True)
 
@@ -85,7 +87,9 @@ def _cpu_byte_by_byte(answer: bytes) -> float:
 
 
 @pytest.mark.parametrize("framing", [with_length, chunked], ids=["content-length", "chunked"])
-def test_reading_byte_by_byte_costs_time_linear_in_the_size(framing: Callable[[bytes], bytes]) -> None:
+def test_reading_byte_by_byte_costs_time_linear_in_the_size(
+    framing: Callable[[bytes], bytes],
+) -> None:
     """Ten times the bytes cost about ten times the CPU (a parser that re-reads its buffer on
     every piece would cost a hundred times). Measured against itself, so the machine's speed
     does not matter."""
