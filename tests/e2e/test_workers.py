@@ -19,6 +19,7 @@ from extsched.clock import ManualClock, SystemClock
 from extsched.config import Settings
 from extsched.services.container import Services
 from extsched.store.db import Database
+from extsched.store.run_repo import RunRepo
 from extsched.store.tables import embedded_schedule
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.support.burst import count_runs, prepare_due
@@ -146,6 +147,12 @@ async def test_a_worker_killed_mid_run_leaves_the_run_to_be_retried_once(
             async with db.connect() as conn:
                 [run] = (await conn.execute(run_t.select())).all()
             assert (run.status, run.attempt) == ("success", 2)
+            async with db.connect() as conn:
+                attempts = await RunRepo(conn).attempts(run.tenant_id, run.id)
+            assert [(a["attempt"], a["outcome"]) for a in attempts] == [
+                (1, "abandoned"),
+                (2, "success"),
+            ]
             keys = [c["headers"]["x-idempotency-key"] for c in stub.calls]
             assert keys == [run.id, run.id]
             # Not blocked: the schedule's next occurrence runs as usual.

@@ -21,6 +21,7 @@ from extsched.backends.embedded.engine import EmbeddedEngine
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.services.container import Services
+from extsched.store.run_repo import RunRepo
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import JWT_SECRET, Personas
@@ -459,6 +460,15 @@ async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
     assert await world.engine.worker.run_once() == 1
     [run] = await world.runs(s["id"])
     assert (run["status"], run["attempt"]) == ("success", 2)
+    # Both attempts are on record: the lost one as abandoned, ended when it was taken back.
+    async with world.svc.db.connect() as conn:
+        attempts = await RunRepo(conn).attempts("tenant-a", run["id"])
+    assert [(a["attempt"], a["outcome"], a["request_id"]) for a in attempts] == [
+        (1, "abandoned", f"{run['id']}.1"),
+        (2, "success", f"{run['id']}.2"),
+    ]
+    assert (attempts[0]["started_at"], attempts[0]["finished_at"]) == (at(9, 0), at(9, 0, 33))
+    assert attempts[0]["error"] == "the worker running this attempt stopped before it finished"
     # The dead worker's call finally returns: its outcome is refused, the run stays as it is.
     release.set()
     await dead.settled()

@@ -57,6 +57,7 @@ FLUSH_GATHER = 0.05  # seconds of completions gathered into one outcome transact
 FLUSH_DEFER = 1.0
 
 Key = tuple[str, str]  # (tenant_id, run_id)
+ABANDONED = "the worker running this attempt stopped before it finished"
 
 
 @dataclass
@@ -118,17 +119,20 @@ class Worker:
             if not await RunRepo(conn).any_expired(now):
                 return 0
         async with self.db.transaction() as conn:
-            expired = await RunRepo(conn).expired_leases(now, self.batch_size)
+            repo = RunRepo(conn)
+            expired = await repo.expired_leases(now, self.batch_size)
+            # Every attempt is recorded, a lost one too: as abandoned, ended when taken back.
+            await repo.add_attempts([self._abandoned(run, now) for run in expired])
             for run in expired:
                 exhausted = run.attempt >= run.max_attempts
                 values: dict[str, Any] = {
                     "lease_owner": None,
                     "lease_expires_at": None,
-                    "error": "the worker running this attempt stopped before it finished",
+                    "error": ABANDONED,
                 }
                 if exhausted:
                     values.update(status="error", finished_at=now)
-                    finals.append(Completion(run, "error", error=values["error"], finished_at=now))
+                    finals.append(Completion(run, "error", error=ABANDONED, finished_at=now))
                 else:
                     values.update(status="queued", next_attempt_at=now + retry_delay(run.attempt))
                 await conn.execute(
@@ -154,6 +158,29 @@ class Worker:
             await self.executor.settle(conn, finals, now)
         self.executor.count(finals)
         return len(expired)
+
+    def _abandoned(self, run: Run, now: datetime) -> dict[str, Any]:
+        """The attempt row of a run whose worker vanished. The attempt began at the latest when
+        its lease was last set (a lease is set at start and on each renewal)."""
+        assert run.lease_expires_at is not None
+        began = run.lease_expires_at - self.lease_ttl
+        if run.attempt == 1 and run.started_at is not None:
+            began = run.started_at
+        request_id = f"{run.id}.{run.attempt}"
+        return {
+            "tenant_id": run.tenant_id,
+            "id": request_id,
+            "run_id": run.id,
+            "schedule_id": run.schedule_id,
+            "attempt": run.attempt,
+            "request_id": request_id,
+            "started_at": began,
+            "finished_at": now,
+            "duration_ms": max(0, int((now - began).total_seconds() * 1000)),
+            "outcome": "abandoned",
+            "http_status": None,
+            "error": ABANDONED,
+        }
 
     async def claim(self, horizon: datetime | None = None) -> list[Run]:
         """Lease queued runs due by ``horizon`` (default: ``lead`` from now), up to the room left."""
