@@ -78,7 +78,7 @@ def worker_command() -> None:
 
 
 async def _work(settings: Settings) -> None:
-    from extsched.api.app import sync_loop
+    from extsched.api.app import start_background
     from extsched.services.container import Services
 
     db = Database(settings.database_url)
@@ -90,13 +90,11 @@ async def _work(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     _freeze_startup_objects()
-    svc.engine.start()
-    retries = asyncio.create_task(sync_loop(svc))
+    start_background(svc)
     typer.echo(f"extsched worker {svc.engine.worker.owner} running", err=True)
     try:
         await stop.wait()
     finally:
-        retries.cancel()
         await svc.engine.stop()
         await svc.close()
         await db.dispose()

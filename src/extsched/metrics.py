@@ -34,6 +34,12 @@ class Metrics:
             "Runs due and not started yet (not those queued ahead of their time or backing off)",
             registry=self.registry,
         )
+        self.loop_restarts = Counter(
+            "extsched_loop_restarts_total",
+            "Background loops restarted after ending by an error",
+            ["loop"],
+            registry=self.registry,
+        )
         self.schedules = Gauge(
             "extsched_schedules", "Schedules by state", ["state"], registry=self.registry
         )

@@ -30,6 +30,7 @@ from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
 from extsched.devrunner.app import start as start_dev_runner
 from extsched.devrunner.resolver import database_resolver
+from extsched.loops import Failures
 from extsched.services.container import Services
 from extsched.services.demo import seed_demo
 from extsched.store.db import Database
@@ -52,7 +53,6 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
         svc: Services | None = None
-        loops: list[asyncio.Task[None]] = []
         runner_site: web.AppRunner | None = None
         try:
             await upgrade(db)
@@ -69,13 +69,9 @@ def create_app(
             if demo:
                 await seed_demo(svc)
             if background:
-                if svc.engine is not None:
-                    svc.engine.start()
-                loops.append(asyncio.create_task(sync_loop(svc)))
+                start_background(svc)
             yield
         finally:
-            for task in loops:
-                task.cancel()
             if svc is not None:
                 if svc.engine is not None:
                     await svc.engine.stop()
@@ -106,12 +102,20 @@ SYNC_RETRY_SECONDS = 5.0
 RECONCILE_SECONDS = 300.0
 
 
+def start_background(svc: Services) -> None:
+    """The loops of a process that fires schedules: the backend's, and backend sync retries."""
+    if svc.engine is not None:
+        svc.engine.start(svc.loops)
+    svc.loops.start("sync", lambda: sync_loop(svc))
+
+
 async def sync_loop(svc: Services) -> None:
     """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then.
 
     The first reconcile comes a minute after start, not during it: start-up stays quick and a
     restarting fleet does not scan the table all at once."""
     since_reconcile = RECONCILE_SECONDS - 60.0
+    failures = Failures(log, "sync or reconcile pass")
     while True:
         await asyncio.sleep(SYNC_RETRY_SECONDS)
         since_reconcile += SYNC_RETRY_SECONDS
@@ -120,5 +124,7 @@ async def sync_loop(svc: Services) -> None:
             if since_reconcile >= RECONCILE_SECONDS:
                 since_reconcile = 0
                 await svc.reconciler.run()
-        except Exception:
-            log.exception("sync or reconcile pass failed")
+        except Exception as exc:
+            failures.failed(exc)
+        else:
+            failures.succeeded()

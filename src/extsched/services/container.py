@@ -12,6 +12,7 @@ from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.clock import Clock
 from extsched.config import Settings
 from extsched.errors import ConfigError
+from extsched.loops import Supervisor
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
 from extsched.services.admin import AdminService
@@ -47,6 +48,7 @@ class Services:
     lifecycle: LifecycleService
     reconciler: Reconciler
     admin: AdminService
+    loops: Supervisor
 
     @classmethod
     def build(
@@ -115,8 +117,10 @@ class Services:
             lifecycle=LifecycleService(db, clock, installs, sync, backend),
             reconciler=Reconciler(db, backend),
             admin=AdminService(db, clock, sync, tenants),
+            loops=Supervisor(metrics),
         )
 
     async def close(self) -> None:
+        await self.loops.stop()
         await self.runner_client.close()
         await self.backend.close()

@@ -33,6 +33,9 @@ async def readyz(svc: Annotated[Services, Depends(services)]) -> Response:
         checks["database"] = "ok"
     except Exception as exc:  # readiness reports any failure rather than raising it
         checks["database"] = f"error: {type(exc).__name__}"
+    for name in svc.loops.tasks:
+        reason = svc.loops.down.get(name)
+        checks[f"loop:{name}"] = "ok" if reason is None else f"down, restarting: {reason}"
     ready = all(v == "ok" for v in checks.values())
     return reply(
         Readiness(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503

@@ -26,6 +26,7 @@ from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.backends.embedded.timing import plan
 from extsched.backends.embedded.waiting import wait_any
 from extsched.clock import Clock
+from extsched.loops import Failures
 from extsched.metrics import Metrics
 from extsched.services.runs import DueOccurrence, OccurrenceReport, record_occurrences
 from extsched.store.db import Database
@@ -171,15 +172,17 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, sleeping until the next fire time or a change."""
         changed = self.backend.schedules_changed
+        failures = Failures(log, "dispatch pass")
         while not stop.is_set():
             changed.clear()
             try:
                 await self.dispatch_due()
-            except Exception:  # keep dispatching; the error is logged and the pass retried
-                log.exception("dispatch pass failed")
+                nxt = await self.next_fire_at()
+            except Exception as exc:  # keep dispatching; the pass is tried again
+                failures.failed(exc)
                 await wait_any(stop, changed, 1.0)
                 continue
-            nxt = await self.next_fire_at()
+            failures.succeeded()
             delay = MAX_IDLE_SLEEP
             if nxt is not None:
                 ahead = nxt - self.lead - self.clock.now()

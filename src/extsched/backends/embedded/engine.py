@@ -11,6 +11,7 @@ from extsched.backends.embedded.dispatcher import Dispatcher
 from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.backends.embedded.worker import Worker
 from extsched.clock import Clock
+from extsched.loops import Supervisor
 from extsched.metrics import Metrics
 from extsched.services.runs import RunExecutor
 from extsched.store.db import Database
@@ -50,12 +51,12 @@ class EmbeddedEngine:
         await self.dispatcher.dispatch_due()
         return await self.worker.run_once()
 
-    def start(self) -> None:
+    def start(self, loops: Supervisor) -> None:
         self._stop.clear()
         self._tasks = [
-            asyncio.create_task(self.dispatcher.run(self._stop), name="extsched-dispatcher"),
-            asyncio.create_task(self.worker.run(self._stop), name="extsched-worker"),
-            asyncio.create_task(self._forward_triggers(), name="extsched-triggers"),
+            loops.start("dispatcher", lambda: self.dispatcher.run(self._stop)),
+            loops.start("worker", lambda: self.worker.run(self._stop)),
+            loops.start("triggers", self._forward_triggers),
         ]
 
     async def _forward_triggers(self) -> None:

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from extsched.backends.embedded.waiting import wait_any
 from extsched.clock import Clock
 from extsched.domain.records import Run
+from extsched.loops import Failures
 from extsched.services.runs import (
     Completion,
     Mark,
@@ -55,6 +56,8 @@ MAX_IDLE_SLEEP = 1.0
 REAP_EVERY = 1.0  # seconds between looks for expired leases
 FLUSH_GATHER = 0.05  # seconds of completions gathered into one outcome transaction
 FLUSH_DEFER = 1.0
+FLUSH_RETRY_FIRST = 0.5  # seconds before writing outcomes is tried again after a failure
+FLUSH_RETRY_MAX = 5.0
 
 Key = tuple[str, str]  # (tenant_id, run_id)
 ABANDONED = "the worker running this attempt stopped before it finished"
@@ -120,7 +123,13 @@ class Worker:
                 return 0
         async with self.db.transaction() as conn:
             repo = RunRepo(conn)
-            expired = await repo.expired_leases(now, self.batch_size)
+            # Runs of this worker whose answer is in hand but not yet written (the database was
+            # away and their leases ran out meanwhile) are not lost: their outcome is coming.
+            expired = [
+                run
+                for run in await repo.expired_leases(now, self.batch_size)
+                if run.lease_owner != self.owner or (run.tenant_id, run.id) not in self._started
+            ]
             # Every attempt is recorded, a lost one too: as abandoned, ended when taken back.
             await repo.add_attempts([self._abandoned(run, now) for run in expired])
             for run in expired:
@@ -297,17 +306,22 @@ class Worker:
         await self._settled.wait()
 
     async def flush(self) -> int:
-        """Write the outcomes gathered so far; frees their slots."""
+        """Write the outcomes gathered so far; frees their slots. When the write fails the
+        outcomes are kept (their leases still renewed) for the next try: a call that reached the
+        Runner is recorded, not made again."""
         batch, self._results = self._results, []
         self._results_ready.clear()
         if not batch:
             return 0
         try:
             await self.executor.complete(self.owner, batch)
-        finally:
-            for c in batch:
-                self._started.pop((c.run.tenant_id, c.run.id), None)
-            self.wake.set()
+        except BaseException:
+            self._results[:0] = batch
+            self._results_ready.set()
+            raise
+        for c in batch:
+            self._started.pop((c.run.tenant_id, c.run.id), None)
+        self.wake.set()
         return len(batch)
 
     async def renew_leases(self) -> None:
@@ -346,6 +360,7 @@ class Worker:
         back the runs leased but not started."""
         flusher = asyncio.create_task(self._flush_loop(stop))
         renewer = asyncio.create_task(self._renew_loop(stop))
+        failures = Failures(log, "worker pass")
         try:
             last_reap = 0.0
             loop = asyncio.get_running_loop()
@@ -363,8 +378,9 @@ class Worker:
                     if len(runs) == self.batch_size:
                         continue
                     delay = self._idle_delay(await self.next_due())
-                except Exception:
-                    log.exception("worker pass failed")
+                    failures.succeeded()
+                except Exception as exc:
+                    failures.failed(exc)
                     delay = MAX_IDLE_SLEEP
                 await wait_any(stop, self.wake, delay)
         finally:
@@ -379,7 +395,10 @@ class Worker:
             if self._writing is not None:
                 with contextlib.suppress(Exception):
                     await self._writing
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # their leases expire and the runs are taken back and retried
+                log.exception("writing the last run outcomes failed while stopping")
             await self.release()
 
     def _room_to_start(self) -> bool:
@@ -411,6 +430,8 @@ class Worker:
             log.exception("giving back leased runs failed")
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
+        failures = Failures(log, "writing run outcomes")
+        retry = FLUSH_RETRY_FIRST
         while True:
             await self._results_ready.wait()
             await asyncio.sleep(FLUSH_GATHER)
@@ -425,14 +446,22 @@ class Worker:
                 await asyncio.shield(self._writing)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("writing run outcomes failed; leases will expire and retry them")
+            except Exception as exc:  # kept for the next try, until the database is back
+                failures.failed(exc)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, FLUSH_RETRY_MAX)
+            else:
+                failures.succeeded()
+                retry = FLUSH_RETRY_FIRST
 
     async def _renew_loop(self, stop: asyncio.Event) -> None:
         period = max(1.0, self.lease_ttl.total_seconds() / 3)
+        failures = Failures(log, "lease renewal")
         while True:
             await asyncio.sleep(period)
             try:
                 await self.renew_leases()
-            except Exception:
-                log.exception("lease renewal failed")
+            except Exception as exc:
+                failures.failed(exc)
+            else:
+                failures.succeeded()
