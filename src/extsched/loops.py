@@ -69,8 +69,16 @@ class Failures:
 class Supervisor:
     """Runs named loops; restarts one that ends by an error, after a growing delay."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        *,
+        first_delay: float = RESTART_FIRST_DELAY,
+        max_delay: float = RESTART_MAX_DELAY,
+    ) -> None:
         self.metrics = metrics
+        self.first_delay = first_delay
+        self.max_delay = max_delay
         self.down: dict[str, str] = {}  # loops waiting to be restarted, and why
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -80,7 +88,7 @@ class Supervisor:
         return task
 
     async def _keep(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        delay = RESTART_FIRST_DELAY
+        delay = self.first_delay
         while True:
             try:
                 await loop()
@@ -91,7 +99,7 @@ class Supervisor:
                 if self.metrics is not None:
                     self.metrics.loop_restarts.labels(loop=name).inc()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RESTART_MAX_DELAY)
+            delay = min(delay * 2, self.max_delay)
             self.down.pop(name, None)
 
     async def stop(self) -> None:

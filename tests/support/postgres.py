@@ -56,21 +56,32 @@ class PostgresServer:
             shutil.chown(root, as_user)
         server = cls(free_port(), os.path.join(root, "data"), bindir, as_user)
         server._run("initdb", "-D", server.datadir, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Start the server (again, after ``halt``) and wait until it accepts connections."""
+        root = os.path.dirname(self.datadir)
         opts = (
-            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
-        server._run("pg_ctl", "-D", server.datadir, "-o", opts, "-l", f"{root}/log", "-w", "start")
+        self._run("pg_ctl", "-D", self.datadir, "-o", opts, "-l", f"{root}/log", "-w", "start")
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(server.dsn("postgres"), connect_timeout=2):
-                    break
+                with psycopg.connect(self.dsn("postgres"), connect_timeout=2):
+                    return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        return server
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (every connection cut), keeping its data. A clean
+        stop: the test server runs without fsync, so a crash stop would lose commits that no
+        durable server loses."""
+        self._run("pg_ctl", "-D", self.datadir, "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         try:
