@@ -152,6 +152,32 @@ def dev_runner(
 
 admin_app = typer.Typer(no_args_is_help=True, help="Platform operators' tools.")
 app.add_typer(admin_app, name="admin")
+secrets_app = typer.Typer(no_args_is_help=True, help="Install secrets at rest.")
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("new-key")
+def new_key() -> None:
+    """Print a new key for EXTSCHED_SECRETS_KEYS."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@secrets_app.command("rotate")
+def rotate_secrets() -> None:
+    """Seal every install's secrets with the first key of EXTSCHED_SECRETS_KEYS.
+
+    Rotation: put the new key first (the old one after it), run this, then drop the old key."""
+    settings = _settings()
+    _logging(settings)
+
+    async def work(svc: Any) -> int:
+        count: int = await svc.installs.reseal_secrets()
+        return count
+
+    count = asyncio.run(_with_services(settings, work))
+    typer.echo(f"{count} install(s) sealed with the first key")
 
 
 async def _with_services(settings: Settings, work: Any) -> Any:

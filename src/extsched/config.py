@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from extsched.errors import ConfigError
+from extsched.secret_box import DEV_SECRETS_KEY, parse_keys
 
 # Secrets that ship in docs and examples; a production process refuses to start with any of them.
 DEV_JWT_SECRET = "extsched-development-only-secret"
@@ -49,6 +50,7 @@ _ENV_NAMES: dict[str, str] = {
     "worker_concurrency": "EXTSCHED_WORKER_CONCURRENCY",
     "auto_disable_after_failures": "EXTSCHED_AUTO_DISABLE_AFTER_FAILURES",
     "max_body_bytes": "EXTSCHED_MAX_BODY_BYTES",
+    "secrets_keys": "EXTSCHED_SECRETS_KEYS",
 }
 
 
@@ -71,6 +73,7 @@ class Settings(BaseModel):
     worker_concurrency: int = Field(default=256, ge=1, le=10_000)
     auto_disable_after_failures: int | None = Field(default=None, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    secrets_keys: str | None = Field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +90,11 @@ class Settings(BaseModel):
     def check(self) -> None:
         """Refuse unusable settings, and those only safe on a developer's machine."""
         async_url(self.database_url)
+        if self.secrets_keys is not None:
+            try:
+                parse_keys(self.secrets_keys)
+            except ValueError as exc:
+                raise ConfigError(f"EXTSCHED_SECRETS_KEYS: {exc}") from None
         if self.env != "production":
             return
         if not self.jwks_url and (self.jwt_secret or "").strip().lower() in PLACEHOLDER_SECRETS:
@@ -97,12 +105,24 @@ class Settings(BaseModel):
             self.runner_service_token.strip().lower() in PLACEHOLDER_SECRETS
         ):
             raise ConfigError("RUNNER_SERVICE_TOKEN: placeholder tokens are refused in production")
+        if self.secrets_keys is None or DEV_SECRETS_KEY in parse_keys(self.secrets_keys):
+            raise ConfigError(
+                "EXTSCHED_SECRETS_KEYS: a key of your own is required in production "
+                "(install secrets are encrypted with it)"
+            )
 
     @property
     def effective_jwt_secret(self) -> str | None:
         if self.jwt_secret:
             return self.jwt_secret
         return DEV_JWT_SECRET if self.env == "development" else None
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The keys install secrets are sealed (first) and opened with."""
+        if self.secrets_keys is None:
+            return [DEV_SECRETS_KEY]  # development only: check() refuses this in production
+        return parse_keys(self.secrets_keys)
 
     @property
     def async_database_url(self) -> str:

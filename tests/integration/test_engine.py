@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from extsched.api.app import create_app
 from extsched.backends.base import schedule_key
@@ -812,3 +813,43 @@ async def test_a_dead_workers_prepared_run_is_taken_over_without_a_lost_attempt(
     # The dead worker wakes up late: the run is no longer its to start.
     assert await dead.start_due() == 0
     assert len(world.stub.calls) == 1
+
+
+async def test_the_runner_receives_the_install_secrets_opened_and_nothing_else_does(
+    world: World,
+) -> None:
+    install_id = world.ext["install"]["id"]
+    r = await world.http.put(
+        f"/api/v1/extensions/{install_id}/secrets",
+        json={"secrets": {"API_KEY": "k-123"}},
+        headers=world.personas.admin_a.headers,
+    )
+    assert r.status_code == 204
+    s = await world.schedule()
+    assert await world.at(at(9, 0)) == 1
+    [call] = world.stub.calls
+    assert call["body"]["secret_envelope"] == {
+        "format": "extsched.secrets.v1",
+        "values": {"API_KEY": "k-123"},
+    }
+    [run] = await world.runs(s["id"])
+    assert run["status"] == "success"
+
+
+async def test_secrets_no_key_opens_fail_the_run_plainly_without_a_call(world: World) -> None:
+    from extsched.secret_box import SecretBox
+
+    install_id = world.ext["install"]["id"]
+    await world.http.put(
+        f"/api/v1/extensions/{install_id}/secrets",
+        json={"secrets": {"API_KEY": "k-123"}},
+        headers=world.personas.admin_a.headers,
+    )
+    s = await world.schedule(maxAttempts=3)
+    # The process lost the key the secrets were sealed with.
+    world.svc.executor.box = SecretBox([Fernet.generate_key().decode()])
+    assert await world.at(at(9, 0)) == 1
+    assert world.stub.calls == []
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("error", 1)  # not retried: no key will appear
+    assert run["error"] == "no configured key opens the install's secrets"

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from extsched.config import DEV_JWT_SECRET, Settings, async_url
 from extsched.errors import ConfigError
+from extsched.secret_box import DEV_SECRETS_KEY
 
 
 def test_defaults_are_the_embedded_development_setup() -> None:
@@ -44,7 +46,11 @@ def test_production_refuses_a_missing_or_placeholder_jwt_secret(secret: str | No
 
 
 def test_production_accepts_a_real_secret_and_refuses_a_placeholder_runner_token() -> None:
-    env = {"EXTSCHED_ENV": "production", "EXTSCHED_JWT_SECRET": "k3y-" + "x" * 40}
+    env = {
+        "EXTSCHED_ENV": "production",
+        "EXTSCHED_JWT_SECRET": "k3y-" + "x" * 40,
+        "EXTSCHED_SECRETS_KEYS": Fernet.generate_key().decode(),
+    }
     assert Settings.from_env(env).effective_jwt_secret == env["EXTSCHED_JWT_SECRET"]
     with pytest.raises(ConfigError, match="RUNNER_SERVICE_TOKEN"):
         Settings.from_env({**env, "RUNNER_SERVICE_TOKEN": "changeme"})
@@ -58,3 +64,27 @@ def test_production_has_no_development_secret_fallback() -> None:
 def test_a_bad_number_names_its_variable() -> None:
     with pytest.raises(ConfigError, match="EXT_GATEWAY_TIMEOUT_MS"):
         Settings.from_env({"EXT_GATEWAY_TIMEOUT_MS": "soon"})
+
+
+@pytest.mark.parametrize(
+    "keys", [None, DEV_SECRETS_KEY, f"{Fernet.generate_key().decode()},{DEV_SECRETS_KEY}"]
+)
+def test_production_refuses_to_start_without_a_secrets_key_of_its_own(keys: str | None) -> None:
+    env = {"EXTSCHED_ENV": "production", "EXTSCHED_JWT_SECRET": "k3y-" + "x" * 40}
+    if keys:
+        env["EXTSCHED_SECRETS_KEYS"] = keys
+    with pytest.raises(ConfigError, match="EXTSCHED_SECRETS_KEYS: a key of your own"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("keys", ["not-a-key", f"{Fernet.generate_key().decode()},short", ","])
+def test_a_malformed_secrets_key_names_the_variable(keys: str) -> None:
+    with pytest.raises(ConfigError, match="EXTSCHED_SECRETS_KEYS"):
+        Settings.from_env({"EXTSCHED_SECRETS_KEYS": keys})
+
+
+def test_secrets_keys_are_kept_out_of_the_settings_repr() -> None:
+    key = Fernet.generate_key().decode()
+    settings = Settings.from_env({"EXTSCHED_SECRETS_KEYS": key})
+    assert settings.secret_keys == [key]
+    assert key not in repr(settings)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from extsched.domain.records import Install
+
 DEFAULT_PROVIDERS = ("cap:context.read", "cap:log.emit", "cap:user.read")
 
 
@@ -23,3 +25,20 @@ class InstallConfig:
     config: dict[str, str]
     providers: list[str]
     secret_envelope: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def install_config(
+    install: Install, content_hash: str, secret_envelope: dict[str, Any] | None
+) -> InstallConfig:
+    """The install as an invocation tells it: ``content_hash`` of its current version, and its
+    secrets as the Runner receives them (opened)."""
+    return InstallConfig(
+        install_id=install.id,
+        tenant_id=install.tenant_id,
+        registry_id=install.registry_id,
+        version_id=install.version_id,
+        content_hash=content_hash,
+        config=install.config,
+        providers=providers(install.granted_caps),
+        secret_envelope=secret_envelope,
+    )

@@ -15,6 +15,7 @@ from extsched.errors import ConfigError
 from extsched.loops import Supervisor
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
+from extsched.secret_box import SecretBox
 from extsched.services.admin import AdminService
 from extsched.services.installs import InstallService
 from extsched.services.lifecycle import LifecycleService
@@ -67,12 +68,14 @@ class Services:
                 raise ConfigError("EXTSCHED_BACKEND: only 'embedded' is available in this build")
             backend = embedded = EmbeddedJobRunner(db, clock)
         sync = SyncService(db, backend, clock)
+        box = SecretBox(settings.secret_keys)
         executor = RunExecutor(
             db,
             clock,
             client,
             metrics,
             sync,
+            box,
             timeout_ms=settings.gateway_timeout_ms,
             auto_disable_after=settings.auto_disable_after_failures,
         )
@@ -87,7 +90,7 @@ class Services:
                 catchup_window=timedelta(seconds=settings.catchup_window_seconds),
                 concurrency=settings.worker_concurrency,
             )
-        installs = InstallService(db, clock, sync)
+        installs = InstallService(db, clock, sync, box)
         tenants = TenantService(db, clock, sync)
         schedules = ScheduleService(
             db,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.clock import Clock
 from extsched.domain.endpoints import unschedulable_reason
-from extsched.domain.install_config import InstallConfig, providers
+from extsched.domain.install_config import InstallConfig, install_config
 from extsched.domain.records import Endpoint, Install, Version
 from extsched.errors import (
     AlreadyExists,
@@ -18,6 +18,7 @@ from extsched.errors import (
     RevisionConflict,
     ValidationFailed,
 )
+from extsched.secret_box import SecretBox
 from extsched.services import audit
 from extsched.services.caller import Caller
 from extsched.services.inputs import JsonInput, unknown_keys
@@ -89,10 +90,11 @@ def _validate_config(config: Any, granted_caps: Any) -> dict[str, str]:
 
 
 class InstallService:
-    def __init__(self, db: Database, clock: Clock, sync: SyncService) -> None:
+    def __init__(self, db: Database, clock: Clock, sync: SyncService, box: SecretBox) -> None:
         self.db = db
         self.clock = clock
         self.sync = sync
+        self.box = box
 
     async def _touch_schedules(
         self, conn: AsyncConnection, install: Install
@@ -260,9 +262,7 @@ class InstallService:
                 errors["secrets"] = "secrets must map names to strings"
             if errors:
                 raise ValidationFailed("the secrets are invalid", field_errors=errors)
-            envelope = (
-                {"format": "extsched.secrets.v1", "values": dict(secrets)} if secrets else None
-            )
+            envelope = self.box.seal(dict(secrets)) if secrets else None
             await InstallRepo(conn).update(
                 caller.tenant_id, install.id, now=now, secret_envelope=envelope
             )
@@ -286,18 +286,30 @@ class InstallService:
             result.append(EndpointView(e, reason is None, reason))
         return result
 
+    async def reseal_secrets(self) -> int:
+        """Seal every install's secrets with the first configured key (key rotation, and the
+        sealing of envelopes stored in plain before); returns how many were written. Not a
+        change of the install: no revision, no audit entry."""
+        resealed = 0
+        async with self.db.connect() as conn:
+            holding = await InstallRepo(conn).with_secrets()
+        for tenant_id, install_id in holding:
+            async with self.db.transaction() as conn:
+                repo = InstallRepo(conn)
+                current = await repo.get(tenant_id, install_id, lock=True)
+                if current is None or not current.secret_envelope:
+                    continue  # uninstalled or cleared meanwhile
+                await repo.keep_envelope(
+                    tenant_id, install_id, self.box.reseal(current.secret_envelope)
+                )
+                resealed += 1
+        return resealed
+
     async def install_config(self, tenant_id: str, install_id: str) -> InstallConfig:
         """What the Runner is told about the install, read fresh (never a cached content hash)."""
         async with self.db.connect() as conn:
             install = await resolve_install(conn, tenant_id, install_id)
             view = await self._view(conn, install)
-        return InstallConfig(
-            install_id=install.id,
-            tenant_id=tenant_id,
-            registry_id=install.registry_id,
-            version_id=install.version_id,
-            content_hash=view.version.content_hash,
-            config=install.config,
-            providers=providers(install.granted_caps),
-            secret_envelope=install.secret_envelope,
+        return install_config(
+            install, view.version.content_hash, self.box.open(install.secret_envelope)
         )

@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.clock import Clock
-from extsched.domain.install_config import InstallConfig, providers
+from extsched.domain.install_config import install_config
 from extsched.domain.invocation import AttemptResult, Invocation, iso_z
 from extsched.domain.records import Endpoint, Install, Run, Schedule, Version
 from extsched.ids import new_id
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
+from extsched.secret_box import SecretBox, SecretsUnreadable
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import to_install
@@ -387,11 +388,13 @@ class RunExecutor:
         client: RunnerClient,
         metrics: Metrics,
         sync: SyncService,
+        box: SecretBox,
         *,
         timeout_ms: int = 30_000,
         auto_disable_after: int | None = None,
     ) -> None:
         self.sync = sync
+        self.box = box
         self.db = db
         self.clock = clock
         self.client = client
@@ -414,16 +417,7 @@ class RunExecutor:
             method=ctx.endpoint.method,
             path=ctx.endpoint.path,
             payload=ctx.schedule.payload_json,
-            install=InstallConfig(
-                install_id=inst.id,
-                tenant_id=inst.tenant_id,
-                registry_id=inst.registry_id,
-                version_id=inst.version_id,
-                content_hash=version.content_hash,
-                config=inst.config,
-                providers=providers(inst.granted_caps),
-                secret_envelope=inst.secret_envelope,
-            ),
+            install=install_config(inst, version.content_hash, self.box.open(inst.secret_envelope)),
             timeout_ms=self.timeout_ms,
         )
 
@@ -433,7 +427,7 @@ class RunExecutor:
         if precheck(ctx) is not None:
             return
         attempt = ctx.run.attempt + 1
-        with contextlib.suppress(ValueError):  # not sendable: ``attempt`` records why
+        with contextlib.suppress(ValueError, SecretsUnreadable):  # ``attempt`` records why
             ctx.encoded = (attempt, self.client.encode(self.invocation(ctx, attempt)))
 
     async def attempt(self, ctx: RunContext) -> Completion:
@@ -448,7 +442,12 @@ class RunExecutor:
         if ctx.encoded is not None and ctx.encoded[0] == run.attempt:
             result = await self.client.send(ctx.encoded[1], self.timeout_ms)
         else:
-            result = await self.client.execute(self.invocation(ctx, run.attempt))
+            try:
+                invocation = self.invocation(ctx, run.attempt)
+            except SecretsUnreadable as exc:
+                result = AttemptResult.failure(str(exc), retryable=False)
+            else:
+                result = await self.client.execute(invocation)
         finished = self.clock.now()
         self.metrics.attempt_duration.observe((finished - started).total_seconds())
         return self._completion(ctx, request_id, started, finished, result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +95,21 @@ class InstallRepo:
     async def delete(self, tenant_id: str, install_id: str) -> None:
         await self.conn.execute(
             inst_t.delete().where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
+        )
+
+    async def with_secrets(self) -> Sequence[tuple[str, str]]:
+        """Across tenants: (tenant, install) of every install holding secrets."""
+        q = sa.select(inst_t.c.tenant_id, inst_t.c.id).where(inst_t.c.secret_envelope.is_not(None))
+        return [(t, i) for t, i in await self.conn.execute(q)]
+
+    async def keep_envelope(
+        self, tenant_id: str, install_id: str, envelope: dict[str, Any]
+    ) -> None:
+        """Store the same secrets sealed anew; not a change of the install (revision kept)."""
+        await self.conn.execute(
+            inst_t.update()
+            .where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
+            .values(secret_envelope=envelope)
         )
 
     async def count_using_version(self, version_id: str) -> int:
