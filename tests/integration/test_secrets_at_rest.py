@@ -20,6 +20,7 @@ from extsched.store.db import Database
 from extsched.store.tables import tenant_extension_install as inst_t
 from tests.conftest import Personas
 from tests.support.seed import install, publish
+from tests.support.served import Served
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -42,8 +43,9 @@ def services(settings: Settings, db: Database, clock: ManualClock, keys: str) ->
 
 
 async def test_secrets_are_sealed_at_rest_and_opened_only_for_the_runner(
-    client: httpx.AsyncClient, personas: Personas, app: FastAPI
+    served: Served, personas: Personas
 ) -> None:
+    client, app = served.client, served.app
     published = await publish(client, personas.operator)
     inst = await install(client, personas.admin_a, published["registryId"])
     r = await client.put(
