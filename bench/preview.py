@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ADMIN, SECRET, bearer, in_process, pct, publish_sample
 from extsched.clock import ManualClock
 from extsched.config import Settings
-from extsched.services.schedules import preview
+from extsched.domain.preview import preview
 
 EXPRESSIONS = [
     "*/5 * * * *",

@@ -136,5 +136,9 @@ class RateLimited(ExtschedError):
     title = "Too many requests"
 
 
+class StoreUnavailable(Exception):
+    """The database could not answer; callers that must fail closed say so."""
+
+
 class ConfigError(Exception):
     """The process settings are unusable; raised at start-up, naming the variable."""

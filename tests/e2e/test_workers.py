@@ -137,7 +137,10 @@ async def test_a_worker_killed_mid_run_leaves_the_run_to_be_retried_once(
             lease_expires = run.lease_expires_at
             clock = ManualClock(now)
             svc = Services.build(Settings(database_url=url, runner_base_url=stub.url), db, clock)
-            survivor = Worker(db, clock, svc.executor, owner="survivor")
+            assert svc.engine is not None
+            survivor = Worker(
+                svc.pipeline, clock, lease_ttl=svc.engine.worker.lease_ttl, owner="survivor"
+            )
             clock.set(lease_expires - timedelta(seconds=1))
             assert await survivor.run_once() == 0  # the lease still holds
             clock.set(lease_expires + timedelta(seconds=1))

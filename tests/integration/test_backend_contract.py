@@ -11,6 +11,8 @@ from extsched.backends.base import JobRunner, ScheduleSpec, TriggerRequest, sche
 from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.backends.memory import MemoryJobRunner
 from extsched.clock import ManualClock
+from extsched.config import Settings
+from extsched.services.container import Services
 from extsched.store.db import Database
 
 NOW = datetime(2027, 1, 4, 9, 0, 30, tzinfo=UTC)
@@ -33,7 +35,10 @@ async def runner(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIte
     url = request.getfixturevalue("pg_url" if request.param.endswith("postgres") else "sqlite_url")
     db = Database(url)
     try:
-        yield EmbeddedJobRunner(db, clock)
+        # Wired as in a process: the embedded backend calls up to the run pipeline.
+        backend = Services.build(Settings(database_url=url), db, clock).backend
+        assert isinstance(backend, EmbeddedJobRunner)
+        yield backend
     finally:
         await db.dispose()
 

@@ -46,7 +46,8 @@ async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(
     assert len(ok) == 1
     assert {type(e).__name__ for e in refused} == {"QuotaExceeded"}
     async with svc.db.connect() as conn:
-        assert await ScheduleRepo(conn).count_for_install("tenant-a", ext["install"]["id"]) == 50
+        taken = await ScheduleRepo(conn).occupancy("tenant-a", ext["install"]["id"], None)
+        assert taken.install_schedules == 50
 
 
 async def test_concurrent_patches_of_different_fields_never_lose_an_update(

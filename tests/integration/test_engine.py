@@ -444,7 +444,12 @@ async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
     world.stub.script = [hang(release)]
     world.clock.set(at(9, 0))
     await world.engine.dispatcher.dispatch_due()
-    dead = Worker(world.svc.db, world.clock, world.svc.executor, owner="dead-worker")
+    dead = Worker(
+        world.svc.pipeline,
+        world.clock,
+        lease_ttl=world.engine.worker.lease_ttl,
+        owner="dead-worker",
+    )
     await dead.prepare(await dead.claim())
     await dead.start_due()
     await world.stub.arrived.wait()
@@ -483,14 +488,14 @@ async def test_a_dead_workers_run_is_retried_after_its_lease_and_completes_once(
 
 
 async def test_an_occurrence_delivered_twice_makes_one_run(world: World) -> None:
-    from extsched.services.runs import DueOccurrence, record_occurrences
+    from extsched.domain.runs import DueOccurrence
 
     s = await world.schedule()
     item = DueOccurrence("tenant-a", world.ext["install"]["id"], s["id"], run_for=at(9, 0))
     async with world.svc.db.transaction() as conn:
-        first = await record_occurrences(conn, [item], at(9, 0))
+        first = await world.svc.pipeline.record_occurrences(conn, [item], at(9, 0))
     async with world.svc.db.transaction() as conn:
-        second = await record_occurrences(conn, [item], at(9, 0, 1))
+        second = await world.svc.pipeline.record_occurrences(conn, [item], at(9, 0, 1))
     assert (first.queued, second.queued, second.duplicates) == (1, 0, 1)
     assert len(await world.runs(s["id"])) == 1
 
@@ -513,7 +518,7 @@ async def test_metrics_count_runs_by_status_and_trigger(world: World) -> None:
 
 
 async def test_schedules_auto_disable_after_n_consecutive_failures(world: World) -> None:
-    world.svc.executor.auto_disable_after = 2
+    world.svc.pipeline.settlement.auto_disable_after = 2
     s = await world.schedule(cron="*/5 * * * *", maxAttempts=1)
     world.stub.default = ok(400, {"error": "bad config"})
     await world.at(at(9, 0))
@@ -576,7 +581,7 @@ async def test_a_failed_attempt_is_logged_with_its_ids(
 ) -> None:
     s = await world.schedule()
     world.stub.default = ok(404, {"error": "gone"})
-    with caplog.at_level("INFO", logger="extsched.services.runs"):
+    with caplog.at_level("INFO", logger="extsched.services.execution"):
         await world.at(at(9, 0))
     [run] = await world.runs(s["id"])
     [record] = [r for r in caplog.records if r.getMessage().startswith("attempt 1 of 3 failed")]
@@ -760,7 +765,9 @@ async def test_a_worker_stopping_gives_back_the_runs_it_prepared(world: World) -
     s = await world.schedule()
     world.clock.set(at(8, 59, 52))
     await world.engine.dispatcher.dispatch_due()
-    leaving = Worker(world.svc.db, world.clock, world.svc.executor, owner="leaving")
+    leaving = Worker(
+        world.svc.pipeline, world.clock, lease_ttl=world.engine.worker.lease_ttl, owner="leaving"
+    )
     await leaving.prepare(await leaving.claim())
     await leaving.release()
     assert await start_at(world, at(9, 0)) == 0  # nothing prepared here yet...
@@ -802,7 +809,12 @@ async def test_a_dead_workers_prepared_run_is_taken_over_without_a_lost_attempt(
     s = await world.schedule()
     world.clock.set(at(8, 59, 52))
     await world.engine.dispatcher.dispatch_due()
-    dead = Worker(world.svc.db, world.clock, world.svc.executor, owner="dead-worker")
+    dead = Worker(
+        world.svc.pipeline,
+        world.clock,
+        lease_ttl=world.engine.worker.lease_ttl,
+        owner="dead-worker",
+    )
     await dead.prepare(await dead.claim())
     world.clock.set(at(9, 0, 5))
     assert await world.engine.worker.run_once() == 0  # its lease holds past the fire time
@@ -847,7 +859,7 @@ async def test_secrets_no_key_opens_fail_the_run_plainly_without_a_call(world: W
     )
     s = await world.schedule(maxAttempts=3)
     # The process lost the key the secrets were sealed with.
-    world.svc.executor.box = SecretBox([Fernet.generate_key().decode()])
+    world.svc.pipeline.attempts.box = SecretBox([Fernet.generate_key().decode()])
     assert await world.at(at(9, 0)) == 1
     assert world.stub.calls == []
     [run] = await world.runs(s["id"])

@@ -488,7 +488,9 @@ async def test_a_backend_failure_after_commit_is_retried_from_the_intent(
     assert await runner.list_keys() == []
     assert await sync.pending("tenant-a") == 1
     assert (await sync.apply_due()).applied == 0  # not due yet: backing off
-    clock.advance(timedelta(seconds=6))
+    clock.advance(timedelta(seconds=9))
+    assert (await sync.apply_due()).applied == 0  # the one back-off policy: 10 s first
+    clock.advance(timedelta(seconds=2))
     outcome = await sync.apply_due()
     assert (outcome.applied, outcome.failed) == (1, 0)
     assert await sync.pending() == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -52,12 +52,22 @@ def spec_for(
     )
 
 
-# What reconciliation compares: compact, so a hundred thousand of them stay small.
-State = tuple[str, str, int, bool]
+class State(NamedTuple):
+    """What reconciliation compares of a backend entry: a tuple underneath, so a hundred
+    thousand of them stay small."""
+
+    cron: str
+    timezone: str
+    jitter_seconds: int
+    paused: bool
+
+    @property
+    def timing(self) -> tuple[str, str, int]:
+        return (self.cron, self.timezone, self.jitter_seconds)
 
 
 def state_of(spec: ScheduleSpec, paused: bool) -> State:
-    return (spec.cron, spec.timezone, spec.jitter_seconds, paused)
+    return State(spec.cron, spec.timezone, spec.jitter_seconds, paused)
 
 
 @dataclass(frozen=True)
@@ -130,12 +140,20 @@ class JobRunner(abc.ABC):
         """Release connections; the default has none."""
 
     async def ensure_in(
-        self, conn: AsyncConnection, key: str, spec: ScheduleSpec, *, paused: bool
+        self,
+        conn: AsyncConnection,
+        key: str,
+        spec: ScheduleSpec,
+        *,
+        paused: bool,
+        now: datetime,
+        new: bool = False,
     ) -> None:
-        """``ensure_schedule`` inside the caller's transaction (transactional backends only)."""
+        """``ensure_schedule`` inside the caller's transaction (transactional backends only).
+        ``new``: the caller created the schedule in this transaction, so no entry exists yet."""
         raise NotImplementedError
 
-    async def delete_in(self, conn: AsyncConnection, key: str) -> None:
+    async def delete_in(self, conn: AsyncConnection, key: str, *, now: datetime) -> None:
         """``delete`` inside the caller's transaction (transactional backends only)."""
         raise NotImplementedError
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from typing import Any
+
+from extsched.errors import ValidationFailed
 
 MAX_DEPTH = 64
 BODY = "body"  # the field name for faults of the document itself
@@ -86,6 +89,16 @@ def faults_of(value: Any) -> dict[str, str]:
         elif isinstance(item, float) and not math.isfinite(item):
             faults[field] = NOT_FINITE
     return faults
+
+
+def unknown_keys(body: Any, known: Collection[str]) -> dict[str, str]:
+    """ "unknown field" for each key of ``body`` not in ``known``; ValidationFailed when the body
+    is not an object at all."""
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            "the request body must be a JSON object", field_errors={BODY: "expected an object"}
+        )
+    return {k: "unknown field" for k in body if k not in known}
 
 
 def _is_unicode(text: str) -> bool:

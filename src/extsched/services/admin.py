@@ -13,9 +13,10 @@ from extsched.services.inputs import Given
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
+from extsched.store.intent_repo import SyncTarget
 from extsched.store.pagination import PageRequest, cut_page
-from extsched.store.schedule_repo import ScheduleRepo, to_schedule
-from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.schedule_fleet import ScheduleFleet
+from extsched.store.schedule_repo import ScheduleRepo
 
 
 class AdminService:
@@ -34,20 +35,8 @@ class AdminService:
     async def list_schedules(
         self, page: PageRequest, *, tenant_id: str | None = None, enabled: bool | None = None
     ) -> tuple[list[Schedule], str | None]:
-        q = sched_t.select()
-        if tenant_id is not None:
-            q = q.where(sched_t.c.tenant_id == tenant_id)
-        if enabled is not None:
-            q = q.where(sched_t.c.enabled == enabled)
-        if page.after is not None:
-            at, last_id = page.after
-            q = q.where(
-                (sched_t.c.created_at > at)
-                | ((sched_t.c.created_at == at) & (sched_t.c.id > last_id))
-            )
-        q = q.order_by(sched_t.c.created_at, sched_t.c.id).limit(page.limit + 1)
         async with self.db.connect() as conn:
-            rows = [to_schedule(r) for r in await conn.execute(q)]
+            rows = await ScheduleFleet(conn).page(page, tenant_id=tenant_id, enabled=enabled)
         return cut_page(rows, page, lambda s: (s.created_at, s.id))
 
     async def delete_schedule(self, operator: str, tenant_id: str, schedule_id: str) -> None:
@@ -60,7 +49,8 @@ class AdminService:
                 raise ScheduleNotFound(f"schedule {schedule_id} not found")
             await repo.delete(tenant_id, schedule_id)
             await repo.delete_runs(tenant_id, schedule_id)
-            await self.sync.stage(conn, tenant_id, current.install_id, schedule_id, now)
+            target = SyncTarget(tenant_id, current.install_id, schedule_id)
+            await self.sync.stage(conn, target, now)
             details: dict[str, Any] = {
                 **audit.changes({"cron": current.cron}, None),
                 "byOperator": True,
@@ -68,7 +58,7 @@ class AdminService:
             await audit.record(
                 conn, caller, "schedule.deleted", "schedule", schedule_id, details, now
             )
-        await self.sync.apply(tenant_id, current.install_id, schedule_id)
+        await self.sync.apply(target, now)
 
     async def set_kill_switch(self, operator: str, tenant_id: str, paused: bool) -> TenantSettings:
         return await self.tenants.update_settings(

@@ -17,13 +17,17 @@ from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
 from extsched.secret_box import SecretBox
 from extsched.services.admin import AdminService
+from extsched.services.execution import Attempts
 from extsched.services.installs import InstallService
 from extsched.services.lifecycle import LifecycleService
+from extsched.services.observer import Observer
+from extsched.services.pipeline import RunPipeline
+from extsched.services.previews import PreviewService
 from extsched.services.reconcile import Reconciler
 from extsched.services.registry import RegistryService
 from extsched.services.run_now import RunNowService
-from extsched.services.runs import RunExecutor
 from extsched.services.schedules import ScheduleService
+from extsched.services.settlement import Settlement
 from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
@@ -41,14 +45,16 @@ class Services:
     backend: JobRunner
     sync: SyncService
     schedules: ScheduleService
+    previews: PreviewService
     run_now: RunNowService
     metrics: Metrics
     runner_client: RunnerClient
-    executor: RunExecutor
+    pipeline: RunPipeline
     engine: EmbeddedEngine | None
     lifecycle: LifecycleService
     reconciler: Reconciler
     admin: AdminService
+    observer: Observer
     loops: Supervisor
 
     @classmethod
@@ -69,27 +75,26 @@ class Services:
             backend = embedded = EmbeddedJobRunner(db, clock)
         sync = SyncService(db, backend, clock)
         box = SecretBox(settings.secret_keys)
-        executor = RunExecutor(
+        pipeline = RunPipeline(
             db,
             clock,
-            client,
+            Attempts(clock, client, box, metrics, timeout_ms=settings.gateway_timeout_ms),
+            Settlement(sync, metrics, auto_disable_after=settings.auto_disable_after_failures),
             metrics,
-            sync,
-            box,
-            timeout_ms=settings.gateway_timeout_ms,
-            auto_disable_after=settings.auto_disable_after_failures,
         )
         engine = None
         if embedded is not None:
+            embedded.attach(pipeline)
             engine = EmbeddedEngine(
                 db,
                 clock,
                 embedded,
-                executor,
-                metrics,
+                pipeline,
                 catchup_window=timedelta(seconds=settings.catchup_window_seconds),
+                call_timeout=timedelta(milliseconds=settings.gateway_timeout_ms),
                 concurrency=settings.worker_concurrency,
             )
+        loops = Supervisor(metrics)
         installs = InstallService(db, clock, sync, box)
         tenants = TenantService(db, clock, sync)
         schedules = ScheduleService(
@@ -112,15 +117,17 @@ class Services:
             backend=backend,
             sync=sync,
             schedules=schedules,
+            previews=PreviewService(db, clock),
             run_now=RunNowService(db, clock, backend),
             metrics=metrics,
             runner_client=client,
-            executor=executor,
+            pipeline=pipeline,
             engine=engine,
             lifecycle=LifecycleService(db, clock, installs, sync, backend),
             reconciler=Reconciler(db, backend),
             admin=AdminService(db, clock, sync, tenants),
-            loops=Supervisor(metrics),
+            observer=Observer(db, clock, metrics, loops),
+            loops=loops,
         )
 
     async def close(self) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.clock import Clock
 from extsched.domain.endpoints import unschedulable_reason
 from extsched.domain.install_config import InstallConfig, install_config
+from extsched.domain.json_rules import unknown_keys
 from extsched.domain.records import Endpoint, Install, Version
 from extsched.errors import (
     AlreadyExists,
@@ -21,10 +22,11 @@ from extsched.errors import (
 from extsched.secret_box import SecretBox
 from extsched.services import audit
 from extsched.services.caller import Caller
-from extsched.services.inputs import JsonInput, unknown_keys
+from extsched.services.inputs import JsonInput
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
+from extsched.store.intent_repo import SyncTarget
 from extsched.store.registry_repo import RegistryRepo
 from extsched.store.schedule_repo import ScheduleRepo
 
@@ -47,15 +49,7 @@ class EndpointView:
 
 async def resolve_install(conn: AsyncConnection, tenant_id: str, extension_id: str) -> Install:
     """``extension_id`` may be the install id, the registry id, or ``publisher.name``."""
-    installs = InstallRepo(conn)
-    found = await installs.get(tenant_id, extension_id)
-    if found is None:
-        found = await installs.find_by_registry(tenant_id, extension_id)
-    if found is None and "." in extension_id:
-        publisher, _, name = extension_id.partition(".")
-        ext = await RegistryRepo(conn).find_extension_by_slug(publisher, name)
-        if ext is not None:
-            found = await installs.find_by_registry(tenant_id, ext.id)
+    found = await InstallRepo(conn).resolve(tenant_id, extension_id)
     if found is None:
         raise ExtensionNotInstalled(f"extension {extension_id} is not installed for this tenant")
     return found
@@ -97,20 +91,15 @@ class InstallService:
         self.box = box
 
     async def _touch_schedules(
-        self, conn: AsyncConnection, install: Install
-    ) -> list[tuple[str, str]]:
-        """Sync intents for every schedule of the install (their firing state follows it)."""
-        repo = ScheduleRepo(conn)
-        now = self.clock.now()
+        self, conn: AsyncConnection, install: Install, now: datetime
+    ) -> list[SyncTarget]:
+        """Every schedule of the install follows it on the backend (its firing state)."""
         touched = []
-        for s in await repo.list_for_install(install.tenant_id, install.id):
-            await self.sync.stage(conn, install.tenant_id, install.id, s.id, now)
-            touched.append((install.id, s.id))
+        for s in await ScheduleRepo(conn).list_for_install(install.tenant_id, install.id):
+            target = SyncTarget(install.tenant_id, install.id, s.id)
+            await self.sync.stage(conn, target, now)
+            touched.append(target)
         return touched
-
-    async def _apply(self, tenant_id: str, touched: list[tuple[str, str]]) -> None:
-        for install_id, schedule_id in touched:
-            await self.sync.apply(tenant_id, install_id, schedule_id)
 
     async def _view(self, conn: AsyncConnection, install: Install) -> InstallView:
         version = await RegistryRepo(conn).get_version(install.version_id)
@@ -144,17 +133,14 @@ class InstallService:
                     "the extension is already installed; use update to change its version",
                     extra={"installId": existing.id},
                 )
-            try:
-                created = await installs.insert(
-                    caller.tenant_id,
-                    registry_id=registry_id,
-                    version_id=target.id,
-                    config=config or {},
-                    granted_caps=sorted(set(granted_caps or [])),
-                    now=now,
-                )
-            except IntegrityError as exc:
-                raise AlreadyExists("the extension is already installed") from exc
+            created = await installs.insert(
+                caller.tenant_id,
+                registry_id=registry_id,
+                version_id=target.id,
+                config=config or {},
+                granted_caps=sorted(set(granted_caps or [])),
+                now=now,
+            )
             await audit.record(
                 conn,
                 caller,
@@ -176,7 +162,7 @@ class InstallService:
         self, caller: Caller, extension_id: str, enabled: bool, expected_revision: int | None = None
     ) -> InstallView:
         now = self.clock.now()
-        touched: list[tuple[str, str]] = []
+        touched: list[SyncTarget] = []
         async with self.db.transaction() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             check_revision(install.revision, expected_revision)
@@ -185,7 +171,7 @@ class InstallService:
                     caller.tenant_id, install.id, now=now, enabled=enabled
                 )
                 # After the update: a transactional backend reads the new state right here.
-                touched = await self._touch_schedules(conn, install)
+                touched = await self._touch_schedules(conn, install, now)
                 await audit.record(
                     conn,
                     caller,
@@ -198,7 +184,7 @@ class InstallService:
             fresh = await InstallRepo(conn).get(caller.tenant_id, install.id)
             assert fresh is not None
             view = await self._view(conn, fresh)
-        await self._apply(caller.tenant_id, touched)
+        await self.sync.apply_all(touched)
         return view
 
     async def set_config(

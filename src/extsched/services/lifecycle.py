@@ -8,9 +8,9 @@ interrupted one is finished by running it again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.backends.base import KEY_PREFIX, JobRunner, schedule_key
@@ -29,17 +29,11 @@ from extsched.services.installs import InstallService, InstallView, check_revisi
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
+from extsched.store.intent_repo import IntentRepo, SyncTarget
 from extsched.store.registry_repo import RegistryRepo
+from extsched.store.run_repo import RunRepo
 from extsched.store.schedule_repo import ScheduleRepo
-from extsched.store.tables import (
-    embedded_schedule,
-    tenant_extension_audit,
-    tenant_extension_run_attempt,
-    tenant_extension_schedule,
-    tenant_extension_schedule_run,
-    tenant_extension_sync_intent,
-    tenant_settings,
-)
+from extsched.store.tenant_repo import TenantRepo
 
 MISSING_AFTER_UPDATE = "endpoint_missing_after_update"
 
@@ -84,6 +78,7 @@ class LifecycleService:
         *,
         materialize: bool,
         lock: bool,
+        now: datetime,
     ) -> RemapAnalysis:
         install = await InstallRepo(conn).find_by_registry(caller.tenant_id, registry_id, lock=lock)
         if install is None:
@@ -93,7 +88,7 @@ class LifecycleService:
         if target is None:
             raise ValidationFailed(field_errors={"version": f"no version {version}"})
         if materialize:
-            rows = await registry.materialize_endpoints(target, self.clock.now())
+            rows = await registry.materialize_endpoints(target, now)
             endpoints = [TargetEndpoint(e.id, e.method, e.path) for e in rows]
         else:
             rows = await registry.list_endpoints(target.id)
@@ -117,9 +112,10 @@ class LifecycleService:
         return RemapAnalysis(install, target, plan_remap(refs, endpoints))
 
     async def preview_update(self, caller: Caller, registry_id: str, version: str) -> RemapPlan:
+        now = self.clock.now()
         async with self.db.connect() as conn:
             analysis = await self._analyse(
-                conn, caller, registry_id, version, materialize=False, lock=False
+                conn, caller, registry_id, version, materialize=False, lock=False, now=now
             )
         return analysis.plan
 
@@ -137,7 +133,7 @@ class LifecycleService:
         touched: list[str] = []
         async with self.db.transaction() as conn:
             analysis = await self._analyse(
-                conn, caller, registry_id, version, materialize=True, lock=True
+                conn, caller, registry_id, version, materialize=True, lock=True, now=now
             )
             install, target, plan = analysis.install, analysis.target, analysis.plan
             check_revision(install.revision, expected_revision)
@@ -175,7 +171,8 @@ class LifecycleService:
                 )
                 touched.append(s.id)
             for schedule_id in touched:
-                await self.sync.stage(conn, caller.tenant_id, install.id, schedule_id, now)
+                target_ = SyncTarget(caller.tenant_id, install.id, schedule_id)
+                await self.sync.stage(conn, target_, now)
             old = await RegistryRepo(conn).get_version(install.version_id)
             await InstallRepo(conn).update(
                 caller.tenant_id, install.id, now=now, version_id=target.id
@@ -206,8 +203,7 @@ class LifecycleService:
             fresh = await InstallRepo(conn).get(caller.tenant_id, install.id)
             assert fresh is not None
             view = InstallView(fresh, target)
-        for schedule_id in touched:
-            await self.sync.apply(caller.tenant_id, install.id, schedule_id)
+        await self.sync.apply_all([SyncTarget(caller.tenant_id, install.id, s) for s in touched])
         return view
 
     async def install(
@@ -263,46 +259,29 @@ class LifecycleService:
             self._delete_runs,
             self._delete_install,
         )
+        now = self.clock.now()
         for step in steps[: stop_after + 1]:
-            await step(caller, install)
+            await step(caller, install, now)
 
-    async def _stop_firing(self, caller: Caller, install: Install) -> None:
+    async def _stop_firing(self, caller: Caller, install: Install, now: datetime) -> None:
         async with self.db.transaction() as conn:
-            await InstallRepo(conn).update(
-                caller.tenant_id, install.id, now=self.clock.now(), enabled=False
-            )
+            await InstallRepo(conn).update(caller.tenant_id, install.id, now=now, enabled=False)
 
-    async def _delete_backend(self, caller: Caller, install: Install) -> None:
+    async def _delete_backend(self, caller: Caller, install: Install, now: datetime) -> None:
         prefix = schedule_key(caller.tenant_id, install.id, "")
         for key in await self.backend.list_keys(prefix):
             await self.backend.delete(key)
 
-    async def _delete_schedules(self, caller: Caller, install: Install) -> None:
-        t = tenant_extension_schedule
-        i = tenant_extension_sync_intent
+    async def _delete_schedules(self, caller: Caller, install: Install, now: datetime) -> None:
         async with self.db.transaction() as conn:
-            await conn.execute(
-                i.delete().where(i.c.tenant_id == caller.tenant_id, i.c.install_id == install.id)
-            )
-            await conn.execute(
-                t.delete().where(t.c.tenant_id == caller.tenant_id, t.c.install_id == install.id)
-            )
+            await IntentRepo(conn).delete_for_install(caller.tenant_id, install.id)
+            await ScheduleRepo(conn).delete_for_install(caller.tenant_id, install.id)
 
-    async def _delete_runs(self, caller: Caller, install: Install) -> None:
-        r = tenant_extension_schedule_run
-        a = tenant_extension_run_attempt
+    async def _delete_runs(self, caller: Caller, install: Install, now: datetime) -> None:
         async with self.db.transaction() as conn:
-            run_ids = sa.select(r.c.id).where(
-                r.c.tenant_id == caller.tenant_id, r.c.install_id == install.id
-            )
-            await conn.execute(
-                a.delete().where(a.c.tenant_id == caller.tenant_id, a.c.run_id.in_(run_ids))
-            )
-            await conn.execute(
-                r.delete().where(r.c.tenant_id == caller.tenant_id, r.c.install_id == install.id)
-            )
+            await RunRepo(conn).delete_for_install(caller.tenant_id, install.id)
 
-    async def _delete_install(self, caller: Caller, install: Install) -> None:
+    async def _delete_install(self, caller: Caller, install: Install, now: datetime) -> None:
         async with self.db.transaction() as conn:
             if await InstallRepo(conn).get(caller.tenant_id, install.id) is None:
                 return
@@ -314,7 +293,7 @@ class LifecycleService:
                 "install",
                 install.id,
                 audit.changes({"registryId": install.registry_id}, None),
-                self.clock.now(),
+                now,
             )
 
     # Tenant deletion -------------------------------------------------------------------------------
@@ -329,14 +308,10 @@ class LifecycleService:
         for key in await self.backend.list_keys(f"{KEY_PREFIX}:{tenant_id}:"):
             await self.backend.delete(key)
         async with self.db.transaction() as conn:
-            for table in (
-                tenant_extension_run_attempt,
-                tenant_extension_schedule_run,
-                tenant_extension_sync_intent,
-                tenant_extension_schedule,
-                embedded_schedule,
-                tenant_settings,
-                tenant_extension_audit,
-            ):
-                await conn.execute(table.delete().where(table.c.tenant_id == tenant_id))
+            # What uninstalling each install left (none if every step finished), then the rest.
+            await RunRepo(conn).delete_tenant(tenant_id)
+            await IntentRepo(conn).delete_tenant(tenant_id)
+            await ScheduleRepo(conn).delete_tenant(tenant_id)
+            await InstallRepo(conn).delete_tenant(tenant_id)
+            await TenantRepo(conn).delete_tenant(tenant_id)
         return len(installs)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-
 from extsched.clock import Clock
 from extsched.domain.endpoints import ManifestError, manifest_capabilities, parse_manifest_endpoints
 from extsched.domain.records import Endpoint, Extension, Version
@@ -22,7 +19,7 @@ from extsched.errors import (
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
 from extsched.store.registry_repo import RegistryRepo
-from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.schedule_fleet import ScheduleFleet
 
 _IDENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$", re.IGNORECASE)
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -52,16 +49,13 @@ class RegistryService:
             repo = RegistryRepo(conn)
             if await repo.find_extension_by_slug(publisher, name) is not None:
                 raise AlreadyExists(f"extension {publisher}.{name} already exists")
-            try:
-                return await repo.insert_extension(
-                    publisher=publisher,
-                    name=name,
-                    display_name=display_name,
-                    description=description,
-                    now=self.clock.now(),
-                )
-            except IntegrityError as exc:
-                raise AlreadyExists(f"extension {publisher}.{name} already exists") from exc
+            return await repo.insert_extension(
+                publisher=publisher,
+                name=name,
+                display_name=display_name,
+                description=description,
+                now=self.clock.now(),
+            )
 
     async def list_extensions(self) -> list[Extension]:
         async with self.db.connect() as conn:
@@ -138,14 +132,7 @@ class RegistryService:
                 raise VersionNotFound(f"no version {version} of extension {registry_id}")
             installs = await InstallRepo(conn).count_using_version(found.id)
             endpoint_ids = [e.id for e in await repo.list_endpoints(found.id)]
-            schedules = 0
-            if endpoint_ids:
-                q = (
-                    sa.select(sa.func.count())
-                    .select_from(sched_t)
-                    .where(sched_t.c.endpoint_id.in_(endpoint_ids))
-                )
-                schedules = int((await conn.execute(q)).scalar_one())
+            schedules = await ScheduleFleet(conn).count_using_endpoints(endpoint_ids)
             if installs or schedules:
                 raise VersionInUse(
                     f"version {version} is used by {installs} install(s) and "

@@ -5,23 +5,23 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from extsched.backends.base import JobRunner, TriggerRequest, schedule_key
 from extsched.clock import Clock
 from extsched.domain.records import Run
+from extsched.domain.runs import new_run
 from extsched.errors import (
     ExtensionDisabled,
     RateLimited,
     ScheduleNotFound,
     SchedulesPaused,
+    StoreUnavailable,
     ValidationFailed,
 )
 from extsched.services import audit
 from extsched.services.caller import Caller
 from extsched.services.installs import resolve_install
-from extsched.services.runs import new_run_row
 from extsched.store.db import Database
+from extsched.store.run_queue import RunQueue
 from extsched.store.run_repo import RunRepo
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
@@ -66,14 +66,12 @@ class RunNowService:
                 return existing, False
             if not install.enabled:
                 raise ExtensionDisabled("the extension is disabled; enable it to run schedules")
-            tenants = TenantRepo(conn)
-            await tenants.ensure_settings_row(caller.tenant_id, now)
-            settings = await tenants.settings(caller.tenant_id, lock=True)
+            settings = await TenantRepo(conn).lock_settings(caller.tenant_id, now)
             if settings.schedules_paused:
                 raise SchedulesPaused("schedules are paused for this tenant (kill switch)")
             try:
                 recent = await runs.run_now_since(caller.tenant_id, now - RATE_WINDOW)
-            except SQLAlchemyError as exc:  # the limiter fails closed
+            except StoreUnavailable as exc:  # the limiter fails closed
                 raise RateLimited(
                     "run-now limit could not be checked", headers={"Retry-After": "5"}
                 ) from exc
@@ -83,7 +81,7 @@ class RunNowService:
                     f"at most {RATE_LIMIT} run-now requests per tenant per minute",
                     headers={"Retry-After": str(max(1, retry))},
                 )
-            row = new_run_row(
+            run = new_run(
                 tenant_id=caller.tenant_id,
                 schedule_id=schedule.id,
                 install_id=install.id,
@@ -95,19 +93,17 @@ class RunNowService:
                 now=now,
             )
             if not key:
-                row["idempotency_key"] = f"{schedule.id}:run_now:{row['id']}"
-            await runs.insert_new([row])
+                run = run.changed(idempotency_key=f"{schedule.id}:run_now:{run.id}")
+            await RunQueue(conn).insert_new([run])
             await audit.record(
                 conn,
                 caller,
                 "schedule.run_now",
                 "schedule",
                 schedule.id,
-                {"runId": row["id"]},
+                {"runId": run.id},
                 now,
             )
-            run = await runs.get(caller.tenant_id, row["id"])
-            assert run is not None
         await self.backend.trigger(
             schedule_key(caller.tenant_id, install.id, schedule.id),
             TriggerRequest(tenant_id=caller.tenant_id, run_id=run.id),

@@ -9,30 +9,50 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.backends.base import JobRunner, ScheduleSpec, schedule_key, spec_for
 from extsched.clock import Clock
 from extsched.domain.records import Install, Schedule
+from extsched.domain.runs import firing
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
+from extsched.store.intent_repo import IntentRepo, SyncTarget
 from extsched.store.schedule_repo import ScheduleRepo
-from extsched.store.tables import tenant_extension_sync_intent as intent_t
 from extsched.store.tenant_repo import TenantRepo
 
 log = logging.getLogger(__name__)
-
-RETRY_BASE = timedelta(seconds=5)
-RETRY_CAP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class SyncOutcome:
     applied: int
     failed: int
+
+
+@dataclass(frozen=True)
+class Known:
+    """A schedule as just written, with its install and its tenant's kill switch: what the
+    backend should hold, without reading it back."""
+
+    schedule: Schedule
+    install: Install | None
+    tenant_paused: bool
+
+
+@dataclass(frozen=True)
+class Desired:
+    spec: ScheduleSpec
+    paused: bool
+
+
+def desired_of(known: Known) -> Desired:
+    s, install = known.schedule, known.install
+    fires = install is not None and firing(s.enabled, install.enabled, known.tenant_paused)
+    spec = spec_for(s.tenant_id, s.install_id, s.id, s.cron, s.timezone, s.jitter_seconds)
+    return Desired(spec, not fires)
 
 
 class SyncService:
@@ -43,17 +63,12 @@ class SyncService:
 
     async def apply_due(self, limit: int = 500) -> SyncOutcome:
         """Apply every intent whose retry time has come (all tenants; the background loop)."""
+        now = self.clock.now()
         async with self.db.connect() as conn:
-            q = (
-                sa.select(intent_t.c.tenant_id, intent_t.c.schedule_id, intent_t.c.install_id)
-                .where(intent_t.c.not_before <= self.clock.now())
-                .distinct()
-                .limit(limit)
-            )
-            targets = [(r.tenant_id, r.install_id, r.schedule_id) for r in await conn.execute(q)]
+            targets = await IntentRepo(conn).due(now, limit)
         applied = failed = 0
-        for tenant_id, install_id, schedule_id in targets:
-            if await self.apply(tenant_id, install_id, schedule_id):
+        for target in targets:
+            if await self.apply(target, now):
                 applied += 1
             else:
                 failed += 1
@@ -62,43 +77,38 @@ class SyncService:
     async def stage(
         self,
         conn: AsyncConnection,
-        tenant_id: str,
-        install_id: str,
-        schedule_id: str,
+        target: SyncTarget,
         now: datetime,
+        known: Known | None = None,
         *,
-        known: tuple[Schedule, Install, bool] | None = None,
+        created: bool = False,
     ) -> None:
         """Inside the transaction that changed a schedule (or its install or tenant): make the
         backend follow. A transactional backend changes in this same transaction; any other gets
-        a sync intent, applied after commit by ``apply``. ``known`` (the schedule as written, its
-        install and the tenant's pause flag) saves re-reading them."""
+        a sync intent, applied after commit by ``apply``. ``known`` saves reading the state;
+        ``created``: the schedule is new in this transaction, so it has no backend entry yet."""
         if not self.backend.transactional:
-            await ScheduleRepo(conn).add_intent(tenant_id, schedule_id, install_id, now)
+            await IntentRepo(conn).add(target, now)
             return
-        key = schedule_key(tenant_id, install_id, schedule_id)
-        desired = (
-            _desired_of(*known)
-            if known is not None
-            else await self._desired(conn, tenant_id, install_id, schedule_id)
-        )
+        key = schedule_key(target.tenant_id, target.install_id, target.schedule_id)
+        desired = desired_of(known) if known is not None else await self._desired(conn, target)
         if desired is None:
-            await self.backend.delete_in(conn, key)
+            await self.backend.delete_in(conn, key, now=now)
         else:
-            await self.backend.ensure_in(conn, key, desired[0], paused=desired[1])
+            await self.backend.ensure_in(
+                conn, key, desired.spec, paused=desired.paused, now=now, new=created
+            )
 
-    async def _desired(
-        self, conn: AsyncConnection, tenant_id: str, install_id: str, schedule_id: str
-    ) -> tuple[ScheduleSpec, bool] | None:
-        """The backend entry a schedule should have (spec, paused), or None: no entry."""
-        schedule = await ScheduleRepo(conn).get(tenant_id, schedule_id)
+    async def _desired(self, conn: AsyncConnection, target: SyncTarget) -> Desired | None:
+        """The backend entry a schedule should have, or None: no entry."""
+        schedule = await ScheduleRepo(conn).get(target.tenant_id, target.schedule_id)
         if schedule is None:
             return None
-        install = await InstallRepo(conn).get(tenant_id, install_id)
-        paused_tenant = (await TenantRepo(conn).settings(tenant_id)).schedules_paused
-        return _desired_of(schedule, install, paused_tenant)
+        install = await InstallRepo(conn).get(target.tenant_id, target.install_id)
+        paused = (await TenantRepo(conn).settings(target.tenant_id)).schedules_paused
+        return desired_of(Known(schedule, install, paused))
 
-    async def apply(self, tenant_id: str, install_id: str, schedule_id: str) -> bool:
+    async def apply(self, target: SyncTarget, now: datetime | None = None) -> bool:
         """After commit: make the backend match one schedule; True when done (its intents are
         then cleared). A transactional backend already changed with the row: it is only told."""
         if self.backend.transactional:
@@ -106,76 +116,37 @@ class SyncService:
             return True
         async with self.db.connect() as conn:
             # Intents read before the state: one added after this read survives for the next pass.
-            intent_ids = list(
-                (
-                    await conn.execute(
-                        sa.select(intent_t.c.id).where(
-                            intent_t.c.tenant_id == tenant_id,
-                            intent_t.c.schedule_id == schedule_id,
-                        )
-                    )
-                ).scalars()
-            )
-            desired = await self._desired(conn, tenant_id, install_id, schedule_id)
-        key = schedule_key(tenant_id, install_id, schedule_id)
+            intent_ids = await IntentRepo(conn).ids_for(target.tenant_id, target.schedule_id)
+            desired = await self._desired(conn, target)
+        key = schedule_key(target.tenant_id, target.install_id, target.schedule_id)
         try:
             if desired is None:
                 await self.backend.delete(key)
             else:
-                await self.backend.ensure_schedule(key, desired[0], paused=desired[1])
+                await self.backend.ensure_schedule(key, desired.spec, paused=desired.paused)
         except Exception as exc:  # any backend failure is retried later, never lost
             log.warning(
                 "backend sync failed; will retry",
-                extra={"tenant_id": tenant_id, "schedule_id": schedule_id, "error": str(exc)},
+                extra={
+                    "tenant_id": target.tenant_id,
+                    "schedule_id": target.schedule_id,
+                    "error": str(exc),
+                },
             )
-            await self._postpone(tenant_id, schedule_id, str(exc))
+            async with self.db.transaction() as conn:
+                await IntentRepo(conn).postpone(
+                    target.tenant_id, target.schedule_id, str(exc), now or self.clock.now()
+                )
             return False
         if intent_ids:
             async with self.db.transaction() as conn:
-                await conn.execute(
-                    intent_t.delete().where(
-                        intent_t.c.tenant_id == tenant_id, intent_t.c.id.in_(intent_ids)
-                    )
-                )
+                await IntentRepo(conn).clear(target.tenant_id, intent_ids)
         return True
 
-    async def _postpone(self, tenant_id: str, schedule_id: str, error: str) -> None:
-        async with self.db.transaction() as conn:
-            rows = await conn.execute(
-                sa.select(intent_t.c.id, intent_t.c.attempts).where(
-                    intent_t.c.tenant_id == tenant_id, intent_t.c.schedule_id == schedule_id
-                )
-            )
-            for intent_id, attempts in rows.all():
-                delay = min(RETRY_BASE * (2**attempts), RETRY_CAP)
-                await conn.execute(
-                    intent_t.update()
-                    .where(intent_t.c.tenant_id == tenant_id, intent_t.c.id == intent_id)
-                    .values(
-                        attempts=attempts + 1,
-                        last_error=error[:4000],
-                        not_before=self.clock.now() + delay,
-                    )
-                )
+    async def apply_all(self, targets: list[SyncTarget]) -> None:
+        for target in targets:
+            await self.apply(target)
 
     async def pending(self, tenant_id: str | None = None) -> int:
         async with self.db.connect() as conn:
-            q = sa.select(sa.func.count()).select_from(intent_t)
-            if tenant_id is not None:
-                q = q.where(intent_t.c.tenant_id == tenant_id)
-            return int((await conn.execute(q)).scalar_one())
-
-
-def _desired_of(
-    schedule: Schedule, install: Install | None, tenant_paused: bool
-) -> tuple[ScheduleSpec, bool]:
-    firing = schedule.enabled and install is not None and install.enabled and not tenant_paused
-    spec = spec_for(
-        schedule.tenant_id,
-        schedule.install_id,
-        schedule.id,
-        schedule.cron,
-        schedule.timezone,
-        schedule.jitter_seconds,
-    )
-    return spec, not firing
+            return await IntentRepo(conn).count(tenant_id)

@@ -6,13 +6,15 @@ from typing import Any
 
 from extsched.clock import Clock
 from extsched.domain import schedule_rules as rules
+from extsched.domain.json_rules import unknown_keys
 from extsched.domain.records import AuditEntry, TenantSettings
 from extsched.errors import ValidationFailed
 from extsched.services import audit
 from extsched.services.caller import Caller
-from extsched.services.inputs import JsonInput, unknown_keys
+from extsched.services.inputs import JsonInput
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
+from extsched.store.intent_repo import SyncTarget
 from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
@@ -52,11 +54,10 @@ class TenantService:
         if errors:
             raise ValidationFailed("the settings are invalid", field_errors=errors)
         now = self.clock.now()
-        resync: list[tuple[str, str]] = []
+        resync: list[SyncTarget] = []
         async with self.db.transaction() as conn:
             repo = TenantRepo(conn)
-            await repo.ensure_settings_row(caller.tenant_id, now)
-            before = await repo.settings(caller.tenant_id, lock=True)
+            before = await repo.lock_settings(caller.tenant_id, now)
             after = TenantSettings(
                 caller.tenant_id,
                 changes.get("default_timezone", before.default_timezone),
@@ -71,10 +72,10 @@ class TenantService:
             if before.schedules_paused != after.schedules_paused:
                 schedules = ScheduleRepo(conn)
                 for s in await schedules.list_for_tenant(caller.tenant_id):
-                    await self.sync.stage(conn, caller.tenant_id, s.install_id, s.id, now)
-                    resync.append((s.install_id, s.id))
-        for install_id, schedule_id in resync:
-            await self.sync.apply(caller.tenant_id, install_id, schedule_id)
+                    target = SyncTarget(caller.tenant_id, s.install_id, s.id)
+                    await self.sync.stage(conn, target, now)
+                    resync.append(target)
+        await self.sync.apply_all(resync)
         return after
 
     async def audit(self, caller: Caller, page: PageRequest) -> tuple[list[AuditEntry], str | None]:

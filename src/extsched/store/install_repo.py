@@ -10,8 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.records import Install
+from extsched.errors import AlreadyExists
 from extsched.ids import new_id
+from extsched.store.tables import extension_registry as reg_t
 from extsched.store.tables import tenant_extension_install as inst_t
+from extsched.store.unique import unique_outcomes
+
+INSTALLED = "uq_tenant_extension_install_tenant_id_registry_id"
+
+
+def _already_installed() -> AlreadyExists:
+    return AlreadyExists("the extension is already installed")
 
 
 def to_install(row: Any) -> Install:
@@ -57,8 +66,30 @@ class InstallRepo:
             "created_at": now,
             "updated_at": now,
         }
-        await self.conn.execute(inst_t.insert().values(**values))
+        with unique_outcomes(inst_t, {INSTALLED: _already_installed}):
+            await self.conn.execute(inst_t.insert().values(**values))
         return Install(**values)
+
+    async def resolve(self, tenant_id: str, extension_id: str) -> Install | None:
+        """The tenant's install named by its install id, its registry id, or the extension's
+        ``publisher.name`` (case-insensitive), in that order of precedence; one statement."""
+        named = [inst_t.c.id == extension_id, inst_t.c.registry_id == extension_id]
+        publisher, dot, name = extension_id.partition(".")
+        if dot:
+            named.append(
+                inst_t.c.registry_id.in_(
+                    sa.select(reg_t.c.id).where(
+                        sa.func.lower(reg_t.c.publisher) == publisher.lower(),
+                        sa.func.lower(reg_t.c.name) == name.lower(),
+                    )
+                )
+            )
+        q = inst_t.select().where(inst_t.c.tenant_id == tenant_id, sa.or_(*named))
+        found = [to_install(r) for r in await self.conn.execute(q)]
+        by_id = [i for i in found if i.id == extension_id]
+        by_registry = [i for i in found if i.registry_id == extension_id]
+        ranked = by_id or by_registry or found
+        return ranked[0] if ranked else None
 
     async def get(self, tenant_id: str, install_id: str, *, lock: bool = False) -> Install | None:
         q = inst_t.select().where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
@@ -91,6 +122,9 @@ class InstallRepo:
             .where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)
             .values(**changes, updated_at=now, revision=inst_t.c.revision + 1)
         )
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        await self.conn.execute(inst_t.delete().where(inst_t.c.tenant_id == tenant_id))
 
     async def delete(self, tenant_id: str, install_id: str) -> None:
         await self.conn.execute(

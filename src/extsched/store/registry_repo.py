@@ -10,10 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.endpoints import EndpointSpec
 from extsched.domain.records import Endpoint, Extension, Version
+from extsched.errors import AlreadyExists
 from extsched.ids import new_id
 from extsched.store.tables import extension_api_endpoint as ep_t
 from extsched.store.tables import extension_registry as reg_t
 from extsched.store.tables import extension_version as ver_t
+from extsched.store.unique import unique_outcomes
+
+
+def _exists(kind: str, name: str) -> AlreadyExists:
+    suffix = "; versions are immutable" if kind == "version" else ""
+    return AlreadyExists(f"{kind} {name} already exists{suffix}")
 
 
 def to_extension(row: Any) -> Extension:
@@ -70,7 +77,10 @@ class RegistryRepo:
             "created_at": now,
             "updated_at": now,
         }
-        await self.conn.execute(reg_t.insert().values(**values))
+        slug = f"{publisher}.{name}"
+        exists = {"uq_extension_registry_publisher_name": lambda: _exists("extension", slug)}
+        with unique_outcomes(reg_t, exists):
+            await self.conn.execute(reg_t.insert().values(**values))
         return Extension(**values)
 
     async def get_extension(self, registry_id: str) -> Extension | None:
@@ -112,7 +122,9 @@ class RegistryRepo:
             "api_endpoints": [e.as_dict() for e in endpoints],
             "created_at": now,
         }
-        await self.conn.execute(ver_t.insert().values(**values))
+        exists = {"uq_extension_version_registry_id_version": lambda: _exists("version", version)}
+        with unique_outcomes(ver_t, exists):
+            await self.conn.execute(ver_t.insert().values(**values))
         return Version(**values)
 
     async def get_version(self, version_id: str) -> Version | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -10,14 +10,29 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.records import Run, Schedule
-from extsched.ids import new_id
+from extsched.errors import NameTaken
 from extsched.store.pagination import PageRequest
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
-from extsched.store.tables import tenant_extension_sync_intent as intent_t
+from extsched.store.unique import unique_outcomes
+
+NAME_UNIQUE = "uq_tenant_extension_schedule_tenant_id_install_id_name"
 
 _SCHEDULE_FIELDS = [f.name for f in fields(Schedule)]
 _RUN_FIELDS = [f.name for f in fields(Run)]
+
+
+def name_taken(name: str) -> NameTaken:
+    message = f"a schedule named '{name}' already exists for this extension"
+    return NameTaken(message, field_errors={"name": message})
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    tenant_schedules: int
+    install_schedules: int
+    name_taken: bool
 
 
 def to_schedule(row: Any) -> Schedule:
@@ -35,7 +50,9 @@ class ScheduleRepo:
         self.conn = conn
 
     async def insert(self, schedule: Schedule) -> None:
-        await self.conn.execute(sched_t.insert().values(**schedule.__dict__))
+        """NameTaken when the install has a schedule of that name already."""
+        with unique_outcomes(sched_t, {NAME_UNIQUE: lambda: name_taken(schedule.name or "")}):
+            await self.conn.execute(sched_t.insert().values(**schedule.__dict__))
 
     async def get(self, tenant_id: str, schedule_id: str, *, lock: bool = False) -> Schedule | None:
         q = sched_t.select().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
@@ -79,17 +96,18 @@ class ScheduleRepo:
         q = sched_t.select().where(sched_t.c.tenant_id == tenant_id).order_by(sched_t.c.id)
         return [to_schedule(r) for r in await self.conn.execute(q)]
 
-    async def count_for_install(self, tenant_id: str, install_id: str) -> int:
-        q = (
-            sa.select(sa.func.count())
-            .select_from(sched_t)
-            .where(sched_t.c.tenant_id == tenant_id, sched_t.c.install_id == install_id)
-        )
-        return int((await self.conn.execute(q)).scalar_one())
-
-    async def count_for_tenant(self, tenant_id: str) -> int:
-        q = sa.select(sa.func.count()).select_from(sched_t).where(sched_t.c.tenant_id == tenant_id)
-        return int((await self.conn.execute(q)).scalar_one())
+    async def occupancy(self, tenant_id: str, install_id: str, name: str | None) -> Occupancy:
+        """The tenant's and the install's schedule counts and whether ``name`` is taken there,
+        in one statement (the quota and name checks of a create)."""
+        in_install = sched_t.c.install_id == install_id
+        named = in_install & (sched_t.c.name == name) if name is not None else sa.false()
+        q = sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((in_install, 1), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((named, 1), else_=0)), 0),
+        ).where(sched_t.c.tenant_id == tenant_id)
+        tenant, install, same_name = (await self.conn.execute(q)).one()
+        return Occupancy(int(tenant), int(install), bool(same_name))
 
     async def name_taken(
         self, tenant_id: str, install_id: str, name: str, except_id: str | None = None
@@ -106,21 +124,34 @@ class ScheduleRepo:
     async def update(
         self, tenant_id: str, schedule_id: str, *, revision: int, now: datetime, **changes: Any
     ) -> bool:
-        """Compare-and-set on ``revision``; bumps it. False when the row moved on meanwhile."""
-        result = await self.conn.execute(
-            sched_t.update()
-            .where(
-                sched_t.c.tenant_id == tenant_id,
-                sched_t.c.id == schedule_id,
-                sched_t.c.revision == revision,
+        """Compare-and-set on ``revision``; bumps it. False when the row moved on meanwhile;
+        NameTaken when a new name is another schedule's."""
+        taken = {NAME_UNIQUE: lambda: name_taken(str(changes.get("name") or ""))}
+        with unique_outcomes(sched_t, taken):
+            result = await self.conn.execute(
+                sched_t.update()
+                .where(
+                    sched_t.c.tenant_id == tenant_id,
+                    sched_t.c.id == schedule_id,
+                    sched_t.c.revision == revision,
+                )
+                .values(**changes, updated_at=now, revision=revision + 1)
             )
-            .values(**changes, updated_at=now, revision=revision + 1)
-        )
         return result.rowcount == 1
 
     async def delete(self, tenant_id: str, schedule_id: str) -> None:
         await self.conn.execute(
             sched_t.delete().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
+        )
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        await self.conn.execute(sched_t.delete().where(sched_t.c.tenant_id == tenant_id))
+
+    async def delete_for_install(self, tenant_id: str, install_id: str) -> None:
+        await self.conn.execute(
+            sched_t.delete().where(
+                sched_t.c.tenant_id == tenant_id, sched_t.c.install_id == install_id
+            )
         )
 
     # Runs ------------------------------------------------------------------------------------
@@ -138,26 +169,12 @@ class ScheduleRepo:
         return [to_run(r) for r in await self.conn.execute(q)]
 
     async def delete_runs(self, tenant_id: str, schedule_id: str) -> None:
+        """The schedule's runs and their attempts."""
+        await self.conn.execute(
+            attempt_t.delete().where(
+                attempt_t.c.tenant_id == tenant_id, attempt_t.c.schedule_id == schedule_id
+            )
+        )
         await self.conn.execute(
             run_t.delete().where(run_t.c.tenant_id == tenant_id, run_t.c.schedule_id == schedule_id)
         )
-
-    # Sync intents ----------------------------------------------------------------------------
-
-    async def add_intent(
-        self, tenant_id: str, schedule_id: str, install_id: str, now: datetime
-    ) -> str:
-        intent_id = new_id()
-        await self.conn.execute(
-            intent_t.insert().values(
-                tenant_id=tenant_id,
-                id=intent_id,
-                schedule_id=schedule_id,
-                install_id=install_id,
-                attempts=0,
-                last_error=None,
-                not_before=now,
-                created_at=now,
-            )
-        )
-        return intent_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,14 @@ from extsched.store.tables import tenant_extension_audit as audit_t
 from extsched.store.tables import tenant_settings as settings_t
 
 DEFAULT_TIMEZONE = "UTC"
+
+
+async def paused_tenants(conn: AsyncConnection, tenants: set[str]) -> set[str]:
+    """Of these tenants, those whose kill switch is on."""
+    q = sa.select(settings_t.c.tenant_id).where(
+        settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
+    )
+    return set((await conn.execute(q)).scalars())
 
 
 class TenantRepo:
@@ -31,6 +40,29 @@ class TenantRepo:
         if row is None:
             return TenantSettings(tenant_id, DEFAULT_TIMEZONE, schedules_paused=False)
         return TenantSettings(row.tenant_id, row.default_timezone, row.schedules_paused)
+
+    async def lock_settings(self, tenant_id: str, now: datetime) -> TenantSettings:
+        """The tenant's settings, its row created if missing and locked for this transaction
+        (PostgreSQL), in one statement: quota checks and the kill switch serialize on it.
+        SQLite needs no lock: BEGIN IMMEDIATE already serializes writers."""
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        row = insert(settings_t).values(
+            tenant_id=tenant_id,
+            default_timezone=DEFAULT_TIMEZONE,
+            schedules_paused=False,
+            created_at=now,
+            updated_at=now,
+        )
+        stmt = row.on_conflict_do_update(
+            index_elements=["tenant_id"], set_={"tenant_id": row.excluded.tenant_id}
+        ).returning(settings_t.c.default_timezone, settings_t.c.schedules_paused)
+        tz, paused = (await self.conn.execute(stmt)).one()
+        return TenantSettings(tenant_id, tz, paused)
+
+    async def delete_tenant(self, tenant_id: str) -> None:
+        """The tenant's settings and audit log (the last step of deleting a tenant)."""
+        for table in (settings_t, audit_t):
+            await self.conn.execute(table.delete().where(table.c.tenant_id == tenant_id))
 
     async def ensure_settings_row(self, tenant_id: str, now: datetime) -> None:
         """Create the defaults row if missing, so it can be locked (quota checks, kill switch).

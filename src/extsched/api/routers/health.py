@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Response
 
 from extsched.api.deps import services
@@ -26,16 +25,7 @@ async def healthz() -> Response:
     responses={503: {"model": Readiness, "description": "Not ready; `checks` says what failed"}},
 )
 async def readyz(svc: Annotated[Services, Depends(services)]) -> Response:
-    checks: dict[str, str] = {}
-    try:
-        async with svc.db.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # readiness reports any failure rather than raising it
-        checks["database"] = f"error: {type(exc).__name__}"
-    for name in svc.loops.tasks:
-        reason = svc.loops.down.get(name)
-        checks[f"loop:{name}"] = "ok" if reason is None else f"down, restarting: {reason}"
+    checks = await svc.observer.readiness()
     ready = all(v == "ok" for v in checks.values())
     return reply(
         Readiness(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503

@@ -80,7 +80,7 @@ async def create_schedule(
     description="Always 200 for a cron or zone that is invalid: `valid` false and `fieldErrors`.",
 )
 async def preview(extension_id: str, caller: Reader, svc: Svc, body: ReaderBody) -> Response:
-    return reply(PreviewOut.of(await svc.schedules.preview(caller, extension_id, body)))
+    return reply(PreviewOut.of(await svc.previews.preview(caller, extension_id, body)))
 
 
 @router.post("/bulk", response_model=BulkOut, openapi_extra=body_doc(BulkIn))

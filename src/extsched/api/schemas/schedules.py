@@ -15,8 +15,9 @@ from pydantic.alias_generators import to_camel
 from extsched.api.schemas.base import In, Wire, rfc3339
 from extsched.domain import schedule_rules as rules
 from extsched.domain.cron import describe
+from extsched.domain.preview import Preview
 from extsched.domain.records import Run
-from extsched.services.schedules import Preview, ScheduleView
+from extsched.services.schedules import ScheduleView
 
 Payload = dict[str, Any] | list[Any] | None
 PAYLOAD_DOC = (

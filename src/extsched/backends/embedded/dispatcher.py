@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from extsched.backends.embedded.runner import EmbeddedJobRunner
 from extsched.backends.embedded.timing import plan
 from extsched.backends.embedded.waiting import wait_any
+from extsched.backends.ports import RunPort
 from extsched.clock import Clock
+from extsched.domain.runs import DueOccurrence, OccurrenceReport
 from extsched.loops import Failures
-from extsched.metrics import Metrics
-from extsched.services.runs import DueOccurrence, OccurrenceReport, record_occurrences
 from extsched.store.db import Database
 from extsched.store.tables import embedded_schedule as emb_t
 from extsched.store.types import UtcDateTime
@@ -54,7 +54,7 @@ class Dispatcher:
         db: Database,
         clock: Clock,
         backend: EmbeddedJobRunner,
-        metrics: Metrics,
+        port: RunPort,
         *,
         catchup_window: timedelta = timedelta(minutes=10),
         batch_size: int = 1000,
@@ -64,7 +64,7 @@ class Dispatcher:
         self.db = db
         self.clock = clock
         self.backend = backend
-        self.metrics = metrics
+        self.port = port
         self.window = catchup_window
         self.batch_size = batch_size
         self.lead = lead
@@ -80,16 +80,11 @@ class Dispatcher:
             except _Raced:
                 continue
             total.schedules += found
-            for name in ("queued", "skipped", "missed", "duplicates"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.add(report)
             if report.queued and self.on_queued:
                 self.on_queued()
             if found < self.batch_size:
                 break
-        if total.skipped:
-            self.metrics.runs.labels(status="skipped", trigger="schedule").inc(total.skipped)
-        if total.missed:
-            self.metrics.runs.labels(status="missed", trigger="schedule").inc(total.missed)
         return total
 
     async def _batch(self, now: datetime) -> tuple[int, OccurrenceReport]:
@@ -158,10 +153,11 @@ class Dispatcher:
             if result.rowcount != len(advances):
                 # Another dispatcher moved some of these on: drop the whole batch and look again.
                 raise _Raced()
-            report = await record_occurrences(conn, items, now)
+            report = await self.port.record_occurrences(conn, items, now)
         return len(rows), report
 
     async def next_fire_at(self) -> datetime | None:
+        """The earliest fire time of a firing schedule (this backend's own table)."""
         async with self.db.connect() as conn:
             q = sa.select(sa.func.min(emb_t.c.fire_at, type_=UtcDateTime())).where(
                 emb_t.c.paused.is_(False)

@@ -9,11 +9,10 @@ from datetime import timedelta
 
 from extsched.backends.embedded.dispatcher import Dispatcher
 from extsched.backends.embedded.runner import EmbeddedJobRunner
-from extsched.backends.embedded.worker import Worker
+from extsched.backends.embedded.worker import LEASE_MARGIN, Worker
+from extsched.backends.ports import RunPort
 from extsched.clock import Clock
 from extsched.loops import Supervisor
-from extsched.metrics import Metrics
-from extsched.services.runs import RunExecutor
 from extsched.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -25,20 +24,26 @@ class EmbeddedEngine:
         db: Database,
         clock: Clock,
         backend: EmbeddedJobRunner,
-        executor: RunExecutor,
-        metrics: Metrics,
+        port: RunPort,
         *,
         catchup_window: timedelta,
+        call_timeout: timedelta,
         concurrency: int = 256,
         owner: str | None = None,
     ) -> None:
         self.backend = backend
-        self.worker = Worker(db, clock, executor, owner=owner, concurrency=concurrency)
+        self.worker = Worker(
+            port,
+            clock,
+            lease_ttl=call_timeout + LEASE_MARGIN,
+            owner=owner,
+            concurrency=concurrency,
+        )
         self.dispatcher = Dispatcher(
             db,
             clock,
             backend,
-            metrics,
+            port,
             catchup_window=catchup_window,
             on_queued=self.worker.wake.set,
         )

@@ -22,11 +22,11 @@ from extsched.backends.base import (
     spec_for,
 )
 from extsched.backends.embedded.timing import jitter_offset
+from extsched.backends.ports import RunPort
 from extsched.clock import Clock
 from extsched.domain.cron import iter_occurrences, next_occurrence
 from extsched.store.db import Database
 from extsched.store.tables import embedded_schedule as emb_t
-from extsched.store.tables import tenant_extension_schedule_run as run_t
 
 
 class EmbeddedJobRunner(JobRunner):
@@ -39,6 +39,7 @@ class EmbeddedJobRunner(JobRunner):
         # Set on every change so a sleeping dispatcher or worker in this process wakes at once.
         self.schedules_changed = asyncio.Event()
         self.runs_waiting = asyncio.Event()
+        self._port: RunPort | None = None
 
     def _where(self, key: str) -> tuple[Any, ...]:
         tenant_id, _, schedule_id = parse_key(key)
@@ -51,17 +52,33 @@ class EmbeddedJobRunner(JobRunner):
             "fire_at": nxt + jitter_offset(schedule_id, nxt, spec.jitter_seconds),
         }
 
+    def attach(self, port: RunPort) -> None:
+        """The run pipeline, for the runs this backend's changes cancel (composition root)."""
+        self._port = port
+
+    @property
+    def port(self) -> RunPort:
+        if self._port is None:
+            raise RuntimeError("the embedded backend has no run pipeline attached")
+        return self._port
+
     async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
         async with self.db.transaction() as conn:
-            await self.ensure_in(conn, key, spec, paused=paused)
+            await self.ensure_in(conn, key, spec, paused=paused, now=self.clock.now())
         self.notify_changed()
 
     async def ensure_in(
-        self, conn: AsyncConnection, key: str, spec: ScheduleSpec, *, paused: bool
+        self,
+        conn: AsyncConnection,
+        key: str,
+        spec: ScheduleSpec,
+        *,
+        paused: bool,
+        now: datetime,
+        new: bool = False,
     ) -> None:
         tenant_id, install_id, schedule_id = parse_key(key)
-        now = self.clock.now()
-        row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        row = None if new else (await conn.execute(emb_t.select().where(*self._where(key)))).first()
         values: dict[str, Any] = {
             "install_id": install_id,
             "cron": spec.cron,
@@ -77,12 +94,13 @@ class EmbeddedJobRunner(JobRunner):
             or (row.cron, row.timezone, row.jitter_seconds)
             != (spec.cron, spec.timezone, spec.jitter_seconds)
         )
+        # A run dispatched ahead for an occurrence that has not come yet is superseded by the
+        # change; its occurrence never fired, so it may come again under the new timing.
         if (
             row is not None
             and retimed
-            and await self._cancel_early(conn, tenant_id, schedule_id, now)
+            and await self.port.cancel_ahead(conn, tenant_id, schedule_id, now)
         ):
-            # Its occurrence never fired: it may come again under the new timing.
             values["last_fired_for"] = min(row.last_fired_for, now) if row.last_fired_for else None
         if paused:
             values.update(next_fire_for=None, fire_at=None)
@@ -101,28 +119,10 @@ class EmbeddedJobRunner(JobRunner):
         elif any(getattr(row, k) != v for k, v in values.items() if k != "updated_at"):
             await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
 
-    async def delete_in(self, conn: AsyncConnection, key: str) -> None:
+    async def delete_in(self, conn: AsyncConnection, key: str, *, now: datetime) -> None:
         tenant_id, _, schedule_id = parse_key(key)
-        await self._cancel_early(conn, tenant_id, schedule_id, self.clock.now())
+        await self.port.cancel_ahead(conn, tenant_id, schedule_id, now)
         await conn.execute(emb_t.delete().where(*self._where(key)))
-
-    @staticmethod
-    async def _cancel_early(
-        conn: AsyncConnection, tenant_id: str, schedule_id: str, now: datetime
-    ) -> int:
-        """Delete the run dispatched ahead for an occurrence that has not come yet: the change
-        being written supersedes it. A run a worker already started is left alone."""
-        result = await conn.execute(
-            run_t.delete().where(
-                run_t.c.tenant_id == tenant_id,
-                run_t.c.schedule_id == schedule_id,
-                run_t.c.trigger == "schedule",
-                run_t.c.status == "queued",
-                run_t.c.attempt == 0,
-                run_t.c.next_attempt_at > now,
-            )
-        )
-        return int(result.rowcount)
 
     def notify_changed(self) -> None:
         self.schedules_changed.set()
@@ -144,7 +144,7 @@ class EmbeddedJobRunner(JobRunner):
 
     async def delete(self, key: str) -> None:
         async with self.db.transaction() as conn:
-            await self.delete_in(conn, key)
+            await self.delete_in(conn, key, now=self.clock.now())
         self.notify_changed()
 
     async def trigger(self, key: str, run: TriggerRequest) -> None:
@@ -180,7 +180,7 @@ class EmbeddedJobRunner(JobRunner):
             for t, i, s, cron, tz, jitter, paused in await conn.execute(q):
                 key = schedule_key(t, i, s)
                 if key.startswith(prefix):
-                    result[key] = (cron, tz, jitter, paused)
+                    result[key] = State(cron, tz, jitter, paused)
         return result
 
     async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:

@@ -1,16 +1,15 @@
 """The worker pool: leases queued runs, starts them on time, executes them, writes outcomes.
 
-A run is leased (owner + expiry) up to ``lead`` before it is due and its context loaded then, so
-when thousands come due at one instant the worker only has to start them and make the calls.
-Starting is one conditional UPDATE per batch (still queued, still ours): a run cancelled or taken
-over since it was leased does not start. Just before that, the run-time checks are brought up to
-date — a run whose schedule, install or tenant changed since it was prepared gets its context
-reloaded — and the overlap rule is applied.
+A run is leased (owner + expiry) up to ``lead`` before it is due and prepared then (its context
+and Runner request), so when thousands come due at one instant the worker only has to start them
+and make the calls. What a run does is the run pipeline's (``backends.ports.RunPort``); this
+decides only when, how many at once, and in which batches.
 
 A running run's lease is renewed while the call lasts. A worker that dies leaves its leases to
 expire: a leased queued run is simply free again; a running one is taken back, the lost attempt
-counted, and retried. Outcomes are written only while the lease is still ours, so a run completes
-once.
+recorded, and retried. Outcomes are written only while the lease is still ours, so a run completes
+once; an outcome that could not be written (the database away) is kept, its lease renewed, and
+written when the database is back.
 """
 
 from __future__ import annotations
@@ -23,30 +22,14 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import sqlalchemy as sa
 
 from extsched.backends.embedded.waiting import wait_any
+from extsched.backends.ports import Prepared, RunKey, RunPort
 from extsched.clock import Clock
 from extsched.domain.records import Run
+from extsched.domain.runs import Outcome, RunContext, crashed
 from extsched.loops import Failures
-from extsched.services.runs import (
-    Completion,
-    Mark,
-    RunContext,
-    RunExecutor,
-    current_marks,
-    load_contexts,
-    mark_of,
-    retry_delay,
-)
-from extsched.store.db import Database
-from extsched.store.run_repo import RunRepo
-from extsched.store.tables import tenant_extension_schedule_run as run_t
-from extsched.store.types import UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +42,6 @@ FLUSH_DEFER = 1.0
 FLUSH_RETRY_FIRST = 0.5  # seconds before writing outcomes is tried again after a failure
 FLUSH_RETRY_MAX = 5.0
 
-Key = tuple[str, str]  # (tenant_id, run_id)
-ABANDONED = "the worker running this attempt stopped before it finished"
-
-
-@dataclass
-class _Prepared:
-    ctx: RunContext
-    mark: Mark
-
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -76,152 +50,76 @@ def default_owner() -> str:
 class Worker:
     def __init__(
         self,
-        db: Database,
+        port: RunPort,
         clock: Clock,
-        executor: RunExecutor,
         *,
+        lease_ttl: timedelta,
         owner: str | None = None,
         concurrency: int = 256,
         batch_size: int = 500,
-        lease_ttl: timedelta | None = None,
         lead: timedelta = LEAD,
         prepare_limit: int = 20_000,
     ) -> None:
-        self.db = db
+        self.port = port
         self.clock = clock
-        self.executor = executor
         self.owner = owner or default_owner()
         self.concurrency = concurrency
         self.batch_size = batch_size
-        self.lease_ttl = lease_ttl or (timedelta(milliseconds=executor.timeout_ms) + LEASE_MARGIN)
+        self.lease_ttl = lease_ttl
         self.lead = lead
         self.prepare_limit = prepare_limit
         # Started runs waiting for a free call slot: bounded, so a started run calls soon.
         self.backlog = 4 * concurrency
         self.wake = asyncio.Event()
-        self._prepared: dict[Key, _Prepared] = {}
-        self._due: list[tuple[datetime, Key]] = []  # heap over _prepared by start time
+        self._prepared: dict[RunKey, Prepared] = {}
+        self._due: list[tuple[datetime, RunKey]] = []  # heap over _prepared by start time
         # Started runs until their outcome is written (what the lease renewal keeps alive).
-        self._started: dict[Key, RunContext] = {}
+        self._started: dict[RunKey, RunContext] = {}
         self._ready: collections.deque[RunContext] = collections.deque()  # started, not called
         self._callers: set[asyncio.Task[None]] = set()
         self._pending = 0  # started runs without an outcome yet
         self._settled = asyncio.Event()
         self._settled.set()
-        self._results: list[Completion] = []
+        self._results: list[Outcome] = []
         self._results_ready = asyncio.Event()
         self._writing: asyncio.Future[int] | None = None
 
     # One pass, for tests and the loop -----------------------------------------------------------
 
-    async def reap_expired(self) -> int:
-        """Take back runs whose worker vanished: the lost attempt counts, then retry or give up."""
-        now = self.clock.now()
-        finals: list[Completion] = []
-        async with self.db.connect() as conn:  # a cheap look first: a write lock only when needed
-            if not await RunRepo(conn).any_expired(now):
-                return 0
-        async with self.db.transaction() as conn:
-            repo = RunRepo(conn)
-            # Runs of this worker whose answer is in hand but not yet written (the database was
-            # away and their leases ran out meanwhile) are not lost: their outcome is coming.
-            expired = [
-                run
-                for run in await repo.expired_leases(now, self.batch_size)
-                if run.lease_owner != self.owner or (run.tenant_id, run.id) not in self._started
-            ]
-            # Every attempt is recorded, a lost one too: as abandoned, ended when taken back.
-            await repo.add_attempts([self._abandoned(run, now) for run in expired])
-            for run in expired:
-                exhausted = run.attempt >= run.max_attempts
-                values: dict[str, Any] = {
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "error": ABANDONED,
-                }
-                if exhausted:
-                    values.update(status="error", finished_at=now)
-                    finals.append(Completion(run, "error", error=ABANDONED, finished_at=now))
-                else:
-                    values.update(status="queued", next_attempt_at=now + retry_delay(run.attempt))
-                await conn.execute(
-                    run_t.update()
-                    .where(
-                        run_t.c.tenant_id == run.tenant_id,
-                        run_t.c.id == run.id,
-                        run_t.c.status == "running",
-                        run_t.c.lease_owner == run.lease_owner,
-                    )
-                    .values(**values)
-                )
-                log.warning(
-                    "lease expired; run taken back",
-                    extra={
-                        "tenant_id": run.tenant_id,
-                        "schedule_id": run.schedule_id,
-                        "run_id": run.id,
-                        "lost_owner": run.lease_owner,
-                    },
-                )
-            # Exhausted runs still update their schedule's last-run fields and counters.
-            await self.executor.settle(conn, finals, now)
-        self.executor.count(finals)
-        return len(expired)
+    async def reap_expired(self, now: datetime | None = None) -> int:
+        """Take back runs whose worker vanished. Not this worker's own started runs: their
+        answers are in hand, waiting to be written (their leases may have run out while the
+        database was away)."""
+        return await self.port.take_back(
+            now or self.clock.now(), self.batch_size, set(self._started), self.lease_ttl
+        )
 
-    def _abandoned(self, run: Run, now: datetime) -> dict[str, Any]:
-        """The attempt row of a run whose worker vanished. The attempt began at the latest when
-        its lease was last set (a lease is set at start and on each renewal)."""
-        assert run.lease_expires_at is not None
-        began = run.lease_expires_at - self.lease_ttl
-        if run.attempt == 1 and run.started_at is not None:
-            began = run.started_at
-        request_id = f"{run.id}.{run.attempt}"
-        return {
-            "tenant_id": run.tenant_id,
-            "id": request_id,
-            "run_id": run.id,
-            "schedule_id": run.schedule_id,
-            "attempt": run.attempt,
-            "request_id": request_id,
-            "started_at": began,
-            "finished_at": now,
-            "duration_ms": max(0, int((now - began).total_seconds() * 1000)),
-            "outcome": "abandoned",
-            "http_status": None,
-            "error": ABANDONED,
-        }
-
-    async def claim(self, horizon: datetime | None = None) -> list[Run]:
+    async def claim(
+        self, now: datetime | None = None, horizon: datetime | None = None
+    ) -> list[Run]:
         """Lease queued runs due by ``horizon`` (default: ``lead`` from now), up to the room left."""
         room = min(self.batch_size, self.prepare_limit - len(self._prepared) - len(self._started))
         if room <= 0:
             return []
-        now = self.clock.now()
+        now = now or self.clock.now()
         horizon = horizon or now + self.lead
-        async with self.db.transaction() as conn:
-            return await RunRepo(conn).claim(
-                owner=self.owner,
-                now=now,
-                horizon=horizon,
-                lease_until=max(horizon, now) + LEASE_MARGIN,  # the call gets its own at start
-                limit=room,
-            )
+        # The lease covers the wait until the start; the call gets its own lease then.
+        return await self.port.lease(
+            self.owner, now, horizon, max(horizon, now) + LEASE_MARGIN, room
+        )
 
-    async def prepare(self, runs: list[Run]) -> None:
-        """Load what leased runs need to start: their contexts, and the marks to check them by."""
+    async def prepare(self, runs: list[Run], now: datetime | None = None) -> None:
+        """Load what leased runs need to start, and queue them by their start time."""
         runs = [r for r in runs if (r.tenant_id, r.id) not in self._started]
         if not runs:
             return
-        async with self.db.connect() as conn:
-            contexts = await load_contexts(conn, runs)
-        now = self.clock.now()
-        for ctx in contexts:
-            key = (ctx.run.tenant_id, ctx.run.id)
-            start_at = ctx.run.next_attempt_at or now
+        now = now or self.clock.now()
+        for prepared in await self.port.prepare(runs):
+            run = prepared.ctx.run
+            key = (run.tenant_id, run.id)
             if key not in self._prepared:
-                heapq.heappush(self._due, (start_at, key))
-            self.executor.encode_ahead(ctx)
-            self._prepared[key] = _Prepared(ctx, mark_of(ctx))
+                heapq.heappush(self._due, (run.next_attempt_at or now, key))
+            self._prepared[key] = prepared
 
     @property
     def next_start(self) -> datetime | None:
@@ -231,9 +129,9 @@ class Worker:
         """Start the prepared runs whose time has come, as far as the backlog allows."""
         started = 0
         while self._due:
-            now = self.clock.now()
+            now = self.clock.now()  # each batch starts at its own moment
             room = min(self.batch_size, self.backlog - self._pending)
-            batch: list[_Prepared] = []
+            batch: list[Prepared] = []
             while self._due and self._due[0][0] <= now and len(batch) < room:
                 _, key = heapq.heappop(self._due)
                 batch.append(self._prepared.pop(key))
@@ -242,34 +140,15 @@ class Worker:
             started += await self._start(batch, now)
         return started
 
-    async def _start(self, batch: list[_Prepared], now: datetime) -> int:
-        keys = [(p.ctx.run.tenant_id, p.ctx.run.id) for p in batch]
-        async with self.db.transaction() as conn:
-            marks = await current_marks(conn, [p.ctx.run for p in batch])
-            stale = [p for p, k in zip(batch, keys, strict=True) if marks[k] != p.mark]
-            if stale:  # changed since prepared: the run-time checks need the current state
-                fresh = await load_contexts(conn, [p.ctx.run for p in stale])
-                for p, ctx in zip(stale, fresh, strict=True):
-                    p.ctx = ctx
-            first = [
-                p.ctx.run
-                for p in batch
-                if p.ctx.run.trigger == "schedule" and p.ctx.run.attempt == 0
-            ]
-            repo = RunRepo(conn)
-            overlap = await repo.overlapping(first, now)
-            started = await repo.start(self.owner, keys, now, now + self.lease_ttl)
-        for p, key in zip(batch, keys, strict=True):
-            if key not in started:
-                continue  # cancelled, or taken over by another worker, since it was leased
-            attempt, started_at = started[key]
-            ctx = p.ctx
-            ctx.run = ctx.run.changed(status="running", attempt=attempt, started_at=started_at)
-            self._started[key] = ctx
+    async def _start(self, batch: list[Prepared], now: datetime) -> int:
+        started = await self.port.start(self.owner, batch, now, now + self.lease_ttl)
+        for s in started:
+            ctx = s.ctx
+            self._started[(ctx.run.tenant_id, ctx.run.id)] = ctx
             self._pending += 1
             self._settled.clear()
-            if key in overlap:
-                self._done(Completion(ctx.run, "skipped", skip_reason="overlap"))
+            if s.overlap:
+                self._done(Outcome(ctx.run, "skipped", skip_reason="overlap"))
             else:
                 self._ready.append(ctx)
         # Up to ``concurrency`` callers, each taking started runs until none is left.
@@ -283,17 +162,14 @@ class Worker:
         while self._ready:
             ctx = self._ready.popleft()
             try:
-                completion = await self.executor.attempt(ctx)
+                outcome = await self.port.execute(ctx)
             except Exception as exc:  # a bug must not leave the run running forever
                 log.exception("attempt crashed", extra={"run_id": ctx.run.id})
-                completion = Completion(ctx.run, "queued", error=f"internal error: {exc}")
-                completion.next_attempt_at = self.clock.now() + retry_delay(ctx.run.attempt)
-                if ctx.run.attempt >= ctx.run.max_attempts:
-                    completion.status, completion.next_attempt_at = "error", None
-            self._done(completion)
+                outcome = crashed(ctx.run, f"internal error: {exc}", self.clock.now())
+            self._done(outcome)
 
-    def _done(self, completion: Completion) -> None:
-        self._results.append(completion)
+    def _done(self, outcome: Outcome) -> None:
+        self._results.append(outcome)
         self._results_ready.set()
         self._pending -= 1
         if not self._pending:
@@ -314,30 +190,26 @@ class Worker:
         if not batch:
             return 0
         try:
-            await self.executor.complete(self.owner, batch)
+            await self.port.settle(self.owner, batch)
         except BaseException:
             self._results[:0] = batch
             self._results_ready.set()
             raise
-        for c in batch:
-            self._started.pop((c.run.tenant_id, c.run.id), None)
+        for o in batch:
+            self._started.pop((o.run.tenant_id, o.run.id), None)
         self.wake.set()
         return len(batch)
 
     async def renew_leases(self) -> None:
-        if not self._started:
-            return
-        async with self.db.transaction() as conn:
-            await RunRepo(conn).renew(
-                self.owner, list(self._started), self.clock.now() + self.lease_ttl
-            )
+        await self.port.renew(self.owner, list(self._started), self.clock.now() + self.lease_ttl)
 
     async def run_once(self) -> int:
         """Execute everything due now and write it; returns how many runs were handled."""
         await self.reap_expired()
         handled = 0
         while True:
-            await self.prepare(await self.claim(self.clock.now()))
+            now = self.clock.now()
+            await self.prepare(await self.claim(now, horizon=now), now)
             if not await self.start_due():
                 break
             await self.settled()
@@ -346,20 +218,11 @@ class Worker:
 
     # The loop ------------------------------------------------------------------------------------
 
-    async def next_due(self) -> datetime | None:
-        """When the next queued run beyond the lead is due (sooner ones are claimed each pass)."""
-        async with self.db.connect() as conn:
-            q = sa.select(sa.func.min(run_t.c.next_attempt_at, type_=UtcDateTime())).where(
-                run_t.c.status == "queued", run_t.c.next_attempt_at > self.clock.now() + self.lead
-            )
-            value: datetime | None = (await conn.execute(q)).scalar_one_or_none()
-        return value
-
     async def run(self, stop: asyncio.Event, *, drain_timeout: float = 30.0) -> None:
         """Work until ``stop``; then finish what is in flight (up to ``drain_timeout``) and give
         back the runs leased but not started."""
-        flusher = asyncio.create_task(self._flush_loop(stop))
-        renewer = asyncio.create_task(self._renew_loop(stop))
+        flusher = asyncio.create_task(self._flush_loop())
+        renewer = asyncio.create_task(self._renew_loop())
         failures = Failures(log, "worker pass")
         try:
             last_reap = 0.0
@@ -371,13 +234,14 @@ class Worker:
                         last_reap = loop.time()
                         await self.reap_expired()
                     # Starting what is due comes first; preparing what comes next fills the gaps.
-                    if self._room_to_start():
+                    if self._room_to_start(self.clock.now()):
                         await self.start_due()
-                    runs = await self.claim()
-                    await self.prepare(runs)
+                    now = self.clock.now()
+                    runs = await self.claim(now)
+                    await self.prepare(runs, now)
                     if len(runs) == self.batch_size:
                         continue
-                    delay = self._idle_delay(await self.next_due())
+                    delay = self._idle_delay(now, await self.port.next_due(now + self.lead))
                     failures.succeeded()
                 except Exception as exc:
                     failures.failed(exc)
@@ -401,19 +265,18 @@ class Worker:
                 log.exception("writing the last run outcomes failed while stopping")
             await self.release()
 
-    def _room_to_start(self) -> bool:
+    def _room_to_start(self, now: datetime) -> bool:
         """Start in batches, not one run per freed slot: each start is a write transaction."""
         due = self.next_start
-        if due is None or due > self.clock.now():
+        if due is None or due > now:
             return False
         room = self.backlog - self._pending
         return room >= min(self.concurrency, len(self._prepared)) or not self._pending
 
-    def _idle_delay(self, next_due: datetime | None) -> float:
-        now = self.clock.now()
+    def _idle_delay(self, now: datetime, next_due: datetime | None) -> float:
         delay = MAX_IDLE_SLEEP
         start = self.next_start
-        if start is not None and start <= now and not self._room_to_start():
+        if start is not None and start <= now and not self._room_to_start(now):
             start = None  # due, but waiting for room: a flush wakes the loop
         for t in (start, next_due - self.lead if next_due else None):
             if t is not None:
@@ -424,12 +287,11 @@ class Worker:
         self._prepared.clear()
         self._due.clear()
         try:
-            async with self.db.transaction() as conn:
-                await RunRepo(conn).release(self.owner)
+            await self.port.release(self.owner)
         except Exception:  # their leases expire on their own
             log.exception("giving back leased runs failed")
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
+    async def _flush_loop(self) -> None:
         failures = Failures(log, "writing run outcomes")
         retry = FLUSH_RETRY_FIRST
         while True:
@@ -454,7 +316,7 @@ class Worker:
                 failures.succeeded()
                 retry = FLUSH_RETRY_FIRST
 
-    async def _renew_loop(self, stop: asyncio.Event) -> None:
+    async def _renew_loop(self) -> None:
         period = max(1.0, self.lease_ttl.total_seconds() / 3)
         failures = Failures(log, "lease renewal")
         while True:

@@ -1,0 +1,195 @@
+"""The run pipeline: the service side of ``backends.ports.RunPort``.
+
+Backends decide when; this decides what, by the rules of ``domain.runs``: which runs an occurrence
+makes, what a run checks before it starts, what it tells the Runner, what its result becomes, and
+what that changes. Each method owns its transaction, except ``record_occurrences``, which joins
+the backend's (the run rows commit with the backend's own advance).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from extsched.backends.ports import Prepared, RunKey, Started
+from extsched.clock import Clock
+from extsched.domain.records import Run
+from extsched.domain.runs import (
+    DueOccurrence,
+    OccurrenceReport,
+    Outcome,
+    RunContext,
+    abandoned,
+    freshness_of,
+    occurrence_runs,
+)
+from extsched.metrics import Metrics
+from extsched.services.execution import Attempts
+from extsched.services.settlement import Settlement
+from extsched.store import run_contexts
+from extsched.store.db import Database
+from extsched.store.run_queue import RunQueue
+from extsched.store.schedule_fleet import ScheduleFleet
+
+log = logging.getLogger(__name__)
+
+
+class RunPipeline:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        attempts: Attempts,
+        settlement: Settlement,
+        metrics: Metrics,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.attempts = attempts
+        self.settlement = settlement
+        self.metrics = metrics
+
+    async def record_occurrences(
+        self, conn: AsyncConnection, items: Sequence[DueOccurrence], now: datetime
+    ) -> OccurrenceReport:
+        report = OccurrenceReport()
+        if not items:
+            return report
+        budgets = await ScheduleFleet(conn).max_attempts(
+            [(i.tenant_id, i.schedule_id) for i in items]
+        )
+        queue = RunQueue(conn)
+        # An occurrence recorded ahead of its time gets the overlap rule when it starts.
+        busy = await queue.busy_schedules(
+            {i.tenant_id for i in items}, {i.schedule_id for i in items if i.start_at is None}, now
+        )
+        runs: list[Run] = []
+        for item in items:
+            budget = budgets.get((item.tenant_id, item.schedule_id))
+            if budget is not None:  # else deleted meanwhile; its backend entry goes too
+                runs += occurrence_runs(item, budget, item.schedule_id in busy, now)
+        inserted = await queue.insert_new(runs)
+        for run in runs:
+            if run.id not in inserted:
+                report.duplicates += 1
+            elif run.status == "queued":
+                report.queued += 1
+            elif run.status == "skipped":
+                report.skipped += 1
+            else:
+                report.missed += 1
+        if report.skipped:
+            self.metrics.runs.labels(status="skipped", trigger="schedule").inc(report.skipped)
+        if report.missed:
+            self.metrics.runs.labels(status="missed", trigger="schedule").inc(report.missed)
+        return report
+
+    async def cancel_ahead(
+        self, conn: AsyncConnection, tenant_id: str, schedule_id: str, now: datetime
+    ) -> int:
+        return await RunQueue(conn).cancel_ahead(tenant_id, schedule_id, now)
+
+    async def lease(
+        self, owner: str, now: datetime, horizon: datetime, lease_until: datetime, limit: int
+    ) -> list[Run]:
+        async with self.db.transaction() as conn:
+            return await RunQueue(conn).lease(
+                owner=owner, now=now, horizon=horizon, lease_until=lease_until, limit=limit
+            )
+
+    async def prepare(self, runs: Sequence[Run]) -> list[Prepared]:
+        async with self.db.connect() as conn:
+            contexts = await run_contexts.load(conn, runs)
+        prepared = []
+        for ctx in contexts:
+            self.attempts.prepare_request(ctx)
+            prepared.append(Prepared(ctx, freshness_of(ctx)))
+        return prepared
+
+    async def start(
+        self, owner: str, batch: Sequence[Prepared], now: datetime, lease_until: datetime
+    ) -> list[Started]:
+        keys = [(p.ctx.run.tenant_id, p.ctx.run.id) for p in batch]
+        async with self.db.transaction() as conn:
+            current = await run_contexts.freshness(conn, [p.ctx.run for p in batch])
+            stale = [p for p, k in zip(batch, keys, strict=True) if current[k] != p.freshness]
+            if stale:  # changed since prepared: the run-time checks need the current state
+                fresh = await run_contexts.load(conn, [p.ctx.run for p in stale])
+                for p, ctx in zip(stale, fresh, strict=True):
+                    p.ctx = ctx
+            first = [
+                p.ctx.run
+                for p in batch
+                if p.ctx.run.trigger == "schedule" and p.ctx.run.attempt == 0
+            ]
+            queue = RunQueue(conn)
+            overlap = await queue.overlapping(first, now)
+            started = await queue.start(owner, keys, now, lease_until)
+        result = []
+        for p, key in zip(batch, keys, strict=True):
+            if key not in started:
+                continue  # cancelled, or taken over by another worker, since it was leased
+            attempt, started_at = started[key]
+            ctx = p.ctx
+            ctx.run = ctx.run.changed(status="running", attempt=attempt, started_at=started_at)
+            result.append(Started(ctx, key in overlap))
+        return result
+
+    async def execute(self, ctx: RunContext) -> Outcome:
+        return await self.attempts.run(ctx)
+
+    async def settle(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        if not outcomes:
+            return 0
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            written = await self.settlement.write(conn, outcomes, owner, now)
+        self.settlement.count(written)
+        return len(written)
+
+    async def renew(self, owner: str, keys: Sequence[RunKey], until: datetime) -> None:
+        if keys:
+            async with self.db.transaction() as conn:
+                await RunQueue(conn).renew(owner, keys, until)
+
+    async def release(self, owner: str) -> None:
+        async with self.db.transaction() as conn:
+            await RunQueue(conn).release(owner)
+
+    async def take_back(
+        self, now: datetime, limit: int, keep: set[RunKey], lease_ttl: timedelta
+    ) -> int:
+        async with self.db.connect() as conn:  # a cheap look first: a write lock only when needed
+            if not await RunQueue(conn).any_expired(now):
+                return 0
+        async with self.db.transaction() as conn:
+            queue = RunQueue(conn)
+            expired = [
+                r for r in await queue.expired(now, limit) if (r.tenant_id, r.id) not in keep
+            ]
+            lost = []
+            for run in expired:
+                assert run.lease_expires_at is not None
+                began = run.lease_expires_at - lease_ttl  # when its lease was last set, at most
+                if run.attempt == 1 and run.started_at is not None:
+                    began = run.started_at
+                lost.append(abandoned(run, began, now))
+                log.warning(
+                    "lease expired; run taken back",
+                    extra={
+                        "tenant_id": run.tenant_id,
+                        "schedule_id": run.schedule_id,
+                        "run_id": run.id,
+                        "lost_owner": run.lease_owner,
+                    },
+                )
+            written = await self.settlement.write(conn, lost, None, now)
+        self.settlement.count(written)
+        return len(written)
+
+    async def next_due(self, after: datetime) -> datetime | None:
+        async with self.db.connect() as conn:
+            return await RunQueue(conn).next_due(after)
