@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from extsched.clock import Clock
+from extsched.domain.paging import PageRequest, cut_page
 from extsched.domain.records import Schedule, TenantSettings
 from extsched.errors import ScheduleNotFound
 from extsched.services import audit
@@ -14,7 +15,6 @@ from extsched.services.sync import SyncService
 from extsched.services.tenants import TenantService
 from extsched.store.db import Database
 from extsched.store.intent_repo import SyncTarget
-from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.schedule_fleet import ScheduleFleet
 from extsched.store.schedule_repo import ScheduleRepo
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import hashlib
 
+from extsched.domain.paging import page_request
 from extsched.errors import AlreadyExists
 from extsched.services.caller import Caller
 from extsched.services.container import Services
 from extsched.services.inputs import Given
-from extsched.store.pagination import page_request
 
 DEMO_TENANT = "demo"
 DEMO_ACTOR = "demo-admin"

@@ -143,6 +143,7 @@ class RegistryService:
 
     async def backfill_endpoints(self, version_id: str | None = None) -> dict[str, list[str]]:
         """Materialize endpoints of one or every version; idempotent (ids are kept)."""
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             repo = RegistryRepo(conn)
             ids = [version_id] if version_id else await repo.list_version_ids()
@@ -151,6 +152,6 @@ class RegistryService:
                 found = await repo.get_version(vid)
                 if found is None:
                     raise VersionNotFound(f"no version with id {vid}")
-                rows = await repo.materialize_endpoints(found, self.clock.now())
+                rows = await repo.materialize_endpoints(found, now)
                 result[vid] = [e.id for e in rows]
             return result

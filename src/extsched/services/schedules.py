@@ -23,6 +23,7 @@ from extsched.clock import Clock
 from extsched.domain import cron as cron_rules
 from extsched.domain import schedule_rules as rules
 from extsched.domain.json_rules import unknown_keys
+from extsched.domain.paging import PageRequest, cut_page
 from extsched.domain.records import Endpoint, Install, Run, Schedule
 from extsched.domain.runs import firing
 from extsched.domain.schedule_input import audit_fields, check, endpoint_problem
@@ -35,7 +36,6 @@ from extsched.services.installs import check_revision, resolve_install
 from extsched.services.sync import Known, SyncService
 from extsched.store.db import Database
 from extsched.store.intent_repo import SyncTarget
-from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.registry_repo import RegistryRepo
 from extsched.store.schedule_repo import ScheduleRepo, name_taken
 from extsched.store.tenant_repo import TenantRepo

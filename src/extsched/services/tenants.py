@@ -7,6 +7,7 @@ from typing import Any
 from extsched.clock import Clock
 from extsched.domain import schedule_rules as rules
 from extsched.domain.json_rules import unknown_keys
+from extsched.domain.paging import PageRequest, cut_page
 from extsched.domain.records import AuditEntry, TenantSettings
 from extsched.errors import ValidationFailed
 from extsched.services import audit
@@ -15,7 +16,6 @@ from extsched.services.inputs import JsonInput
 from extsched.services.sync import SyncService
 from extsched.store.db import Database
 from extsched.store.intent_repo import SyncTarget
-from extsched.store.pagination import PageRequest, cut_page
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
 

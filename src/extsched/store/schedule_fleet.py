@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from extsched.domain.paging import PageRequest
 from extsched.domain.records import Schedule
 from extsched.domain.runs import Outcome
-from extsched.store.pagination import PageRequest
 from extsched.store.schedule_repo import to_schedule
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from extsched.domain.paging import PageRequest
 from extsched.domain.records import Run, Schedule
 from extsched.errors import NameTaken
-from extsched.store.pagination import PageRequest
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t

@@ -10,9 +10,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from extsched.domain.paging import PageRequest
 from extsched.domain.records import AuditEntry, TenantSettings
 from extsched.ids import new_id
-from extsched.store.pagination import PageRequest
 from extsched.store.tables import tenant_extension_audit as audit_t
 from extsched.store.tables import tenant_settings as settings_t
 

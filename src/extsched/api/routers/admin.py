@@ -20,8 +20,8 @@ from extsched.api.schemas.admin import (
 from extsched.api.schemas.base import reply
 from extsched.api.schemas.tenant import SettingsOut
 from extsched.auth import PLATFORM_ADMIN, Principal
+from extsched.domain.paging import page_request
 from extsched.services.container import Services
-from extsched.store.pagination import page_request
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 operator = require(PLATFORM_ADMIN)

@@ -23,10 +23,10 @@ from extsched.api.schemas.schedules import (
     ScheduleUpdate,
 )
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE
+from extsched.domain.paging import page_request
 from extsched.services.caller import Caller
 from extsched.services.container import Services
 from extsched.services.schedules import ScheduleView
-from extsched.store.pagination import page_request
 
 router = APIRouter(prefix="/api/extensions/{extension_id}/schedules", tags=["schedules"])
 read, write = caller_for(EXTENSION_READ), caller_for(EXTENSION_WRITE)

@@ -12,9 +12,9 @@ from extsched.api.openapi import body_doc
 from extsched.api.schemas.base import reply
 from extsched.api.schemas.tenant import AuditList, AuditOut, SettingsIn, SettingsOut
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE
+from extsched.domain.paging import page_request
 from extsched.services.caller import Caller
 from extsched.services.container import Services
-from extsched.store.pagination import page_request
 
 router = APIRouter(prefix="/api/tenant", tags=["tenant"])
 write = caller_for(EXTENSION_WRITE)

@@ -70,11 +70,11 @@ class Dispatcher:
         self.lead = lead
         self.on_queued = on_queued
 
-    async def dispatch_due(self) -> DispatchReport:
-        """One pass: every schedule due at "now" gets its runs. Returns what was created."""
+    async def dispatch_due(self, now: datetime | None = None) -> DispatchReport:
+        """One pass: every schedule due at ``now`` gets its runs. Returns what was created."""
+        now = now or self.clock.now()
         total = DispatchReport()
         while True:
-            now = self.clock.now()
             try:
                 found, report = await self._batch(now)
             except _Raced:
@@ -171,8 +171,9 @@ class Dispatcher:
         failures = Failures(log, "dispatch pass")
         while not stop.is_set():
             changed.clear()
+            now = self.clock.now()  # the one reading of this turn
             try:
-                await self.dispatch_due()
+                await self.dispatch_due(now)
                 nxt = await self.next_fire_at()
             except Exception as exc:  # keep dispatching; the pass is tried again
                 failures.failed(exc)
@@ -181,6 +182,6 @@ class Dispatcher:
             failures.succeeded()
             delay = MAX_IDLE_SLEEP
             if nxt is not None:
-                ahead = nxt - self.lead - self.clock.now()
+                ahead = nxt - self.lead - now
                 delay = min(delay, max(0.0, ahead.total_seconds()))
             await wait_any(stop, changed, delay)

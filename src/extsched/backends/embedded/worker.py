@@ -125,11 +125,11 @@ class Worker:
     def next_start(self) -> datetime | None:
         return self._due[0][0] if self._due else None
 
-    async def start_due(self) -> int:
-        """Start the prepared runs whose time has come, as far as the backlog allows."""
+    async def start_due(self, now: datetime | None = None) -> int:
+        """Start the prepared runs due by ``now``, as far as the backlog allows."""
+        now = now or self.clock.now()
         started = 0
         while self._due:
-            now = self.clock.now()  # each batch starts at its own moment
             room = min(self.batch_size, self.backlog - self._pending)
             batch: list[Prepared] = []
             while self._due and self._due[0][0] <= now and len(batch) < room:
@@ -210,7 +210,7 @@ class Worker:
         while True:
             now = self.clock.now()
             await self.prepare(await self.claim(now, horizon=now), now)
-            if not await self.start_due():
+            if not await self.start_due(now):
                 break
             await self.settled()
             handled += await self.flush()
@@ -229,14 +229,14 @@ class Worker:
             loop = asyncio.get_running_loop()
             while not stop.is_set():
                 self.wake.clear()
+                now = self.clock.now()  # the one reading of this turn
                 try:
                     if loop.time() - last_reap >= REAP_EVERY:
                         last_reap = loop.time()
-                        await self.reap_expired()
+                        await self.reap_expired(now)
                     # Starting what is due comes first; preparing what comes next fills the gaps.
-                    if self._room_to_start(self.clock.now()):
-                        await self.start_due()
-                    now = self.clock.now()
+                    if self._room_to_start(now):
+                        await self.start_due(now)
                     runs = await self.claim(now)
                     await self.prepare(runs, now)
                     if len(runs) == self.batch_size:

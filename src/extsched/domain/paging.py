@@ -1,4 +1,4 @@
-"""Keyset pagination: an opaque cursor holding the sort key of the last row returned."""
+"""Keyset pagination, pure: an opaque cursor holding the sort key of the last row returned."""
 
 from __future__ import annotations
 
