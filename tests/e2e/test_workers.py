@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from extsched.backends.embedded.worker import Worker
 from extsched.clock import ManualClock, SystemClock
@@ -21,9 +22,10 @@ from extsched.services.container import Services
 from extsched.store.db import Database
 from extsched.store.run_repo import RunRepo
 from extsched.store.tables import embedded_schedule
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.support.burst import count_runs, prepare_due
-from tests.support.runner_stub import hang, runner_stub
+from tests.support.runner_stub import hang, runner_stub, slow
 
 EXTSCHED = str(Path(sys.executable).with_name("extsched"))
 
@@ -70,10 +72,13 @@ async def test_two_worker_processes_fire_500_due_schedules_exactly_once(
     pg_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
     async with runner_stub() as stub:
+        stub.default = slow(0.02)  # calls take a while, so one worker cannot finish alone
         now = datetime.now(UTC)
         await prepare_due(pg_url, stub.url, 500, SystemClock(), now - timedelta(seconds=1))
         for i in range(2):
-            procs.append(start_worker(pg_url, stub.url, tmp_path / f"worker{i}.log"))
+            # Four calls at once: a worker then holds at most 240 runs (60 per call slot).
+            log = tmp_path / f"worker{i}.log"
+            procs.append(start_worker(pg_url, stub.url, log, EXTSCHED_WORKER_CONCURRENCY="4"))
         await wait_for(lambda: len(stub.calls) >= 500, 90, "500 runner calls")
         for _ in range(50):  # let late duplicates, if any, arrive
             await asyncio.sleep(0.02)
@@ -89,6 +94,17 @@ async def test_two_worker_processes_fire_500_due_schedules_exactly_once(
     assert counts == {"success": 500}
     schedule_ids = {c["body"]["context"]["schedule_id"] for c in stub.calls}
     assert len(schedule_ids) == 500
+    # Both workers made calls: each attempt names the lease owner that made it.
+    db = Database(pg_url)
+    try:
+        async with db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(attempt_t.c.worker, sa.func.count()).group_by(attempt_t.c.worker)
+            )
+            by_worker = {str(w): int(n) for w, n in rows.all()}
+    finally:
+        await db.dispose()
+    assert len(by_worker) == 2 and sum(by_worker.values()) == 500, by_worker
 
 
 @pytest.mark.postgres

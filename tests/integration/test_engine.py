@@ -307,17 +307,41 @@ def _key(world: World, s: dict[str, Any]) -> str:
 
 
 async def test_the_runner_gets_the_installs_current_content_hash_and_payload(world: World) -> None:
+    """The run is prepared (context read, request built) ten seconds ahead; the install moves
+    to another version and the payload changes before the fire time: the call carries both."""
+    from tests.support.seed import content_hash, publish
+
     s = await world.schedule(payloadJson={"v": 1})
+    v2 = await publish(
+        world.http, world.personas.operator, registry_id=world.ext["registryId"], version="2.0.0"
+    )
+    worker = world.engine.worker
+    world.clock.set(at(8, 59, 55))
+    await world.engine.dispatcher.dispatch_due()
+    await worker.prepare(await worker.claim())
+    [prepared] = worker._prepared.values()
+    assert prepared.ctx.version is not None
+    assert prepared.ctx.version.content_hash == content_hash("1.0.0")
+    assert prepared.ctx.prepared_request is not None
+    r = await world.http.post(
+        "/api/v1/extensions/update",
+        json={"registryId": world.ext["registryId"], "version": "2.0.0"},
+        headers=world.personas.admin_a.headers,
+    )
+    assert r.status_code == 200, r.text
     await world.http.patch(
         f"{world.base}/{s['id']}",
         json={"payloadJson": {"v": 2}},
         headers=world.personas.admin_a.headers,
     )
-    await world.at(at(9, 0))
-    body = world.stub.calls[0]["body"]
-    from tests.support.seed import content_hash
-
-    assert body["context"]["content_hash"] == content_hash("1.0.0")
+    world.clock.set(at(9, 0))
+    assert await worker.start_due() == 1
+    await worker.settled()
+    await worker.flush()
+    [call] = world.stub.calls
+    body = call["body"]
+    assert body["context"]["content_hash"] == content_hash("2.0.0")
+    assert body["context"]["version_id"] == v2["id"]
     assert json.loads(base64.b64decode(body["http"]["body_b64"])) == {"v": 2}
 
 
@@ -558,17 +582,38 @@ async def test_stopping_the_worker_lets_a_call_in_flight_finish_and_be_recorded(
 
 
 async def test_the_dispatcher_wakes_at_once_when_a_schedule_changes(world: World) -> None:
+    """Nothing is due, so the dispatcher sleeps up to five seconds; a new schedule due within
+    the lead makes it dispatch at once, well inside that sleep."""
+    from extsched.backends.embedded import dispatcher as dispatcher_module
+
     queued = asyncio.Event()
-    world.engine.dispatcher.on_queued = queued.set
+    first_pass = asyncio.Event()
+    passes = 0
+    dispatcher = world.engine.dispatcher
+    real_dispatch = dispatcher.dispatch_due
+
+    async def counted(now: datetime | None = None) -> Any:
+        nonlocal passes
+        passes += 1
+        try:
+            return await real_dispatch(now)
+        finally:
+            first_pass.set()
+
+    dispatcher.dispatch_due = counted  # type: ignore[method-assign]
+    dispatcher.on_queued = queued.set
     stop = asyncio.Event()
-    world.clock.set(at(9, 0))
-    loop = asyncio.create_task(world.engine.dispatcher.run(stop))
+    world.clock.set(at(9, 4, 55))  # 09:05 is within the ten-second lead from here
+    loop = asyncio.create_task(dispatcher.run(stop))
     try:
-        await asyncio.sleep(0.05)  # the loop has found nothing due and sleeps (up to 5 s)
-        s = await world.schedule(cron="*/5 * * * *")  # next fire 09:05; the change wakes it
-        world.clock.set(at(9, 5))
-        world.svc.backend.schedules_changed.set()  # type: ignore[attr-defined]
-        await asyncio.wait_for(queued.wait(), 2)
+        await asyncio.wait_for(first_pass.wait(), 5)
+        await asyncio.sleep(0.05)  # the first pass found nothing and the loop sleeps
+        assert passes == 1 and not queued.is_set()
+        started = asyncio.get_running_loop().time()
+        s = await world.schedule(cron="*/5 * * * *")  # its next fire is 09:05
+        await asyncio.wait_for(queued.wait(), dispatcher_module.MAX_IDLE_SLEEP / 2)
+        assert asyncio.get_running_loop().time() - started < dispatcher_module.MAX_IDLE_SLEEP
+        assert passes == 2  # woken by the change, not by the timer
     finally:
         stop.set()
         await loop
@@ -865,3 +910,47 @@ async def test_secrets_no_key_opens_fail_the_run_plainly_without_a_call(world: W
     [run] = await world.runs(s["id"])
     assert (run["status"], run["attempt"]) == ("error", 1)  # not retried: no key will appear
     assert run["error"] == "no configured key opens the install's secrets"
+
+
+async def test_a_call_outlasting_its_lease_keeps_it_renewed_against_a_competing_worker(
+    world: World,
+) -> None:
+    """The renewal loop extends the lease while the call lasts: a second worker looking after
+    the first lease's end finds nothing to take back, and the run completes once."""
+    from extsched.backends.embedded.worker import Worker
+
+    s = await world.schedule()
+    release = asyncio.Event()
+    world.stub.script = [hang(release)]
+    worker = world.engine.worker
+    worker.lease_ttl = timedelta(seconds=3)  # renewed every second of real time
+    world.clock.set(at(9, 0))
+    await world.engine.dispatcher.dispatch_due()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop, drain_timeout=10))
+
+    async def lease_until() -> datetime:
+        async with world.svc.db.connect() as conn:
+            q = sa.select(run_t.c.lease_expires_at).where(run_t.c.status == "running")
+            value: datetime = (await conn.execute(q)).scalar_one()
+        return value
+
+    try:
+        await asyncio.wait_for(world.stub.arrived.wait(), 10)
+        assert await lease_until() == at(9, 0, 3)
+        world.clock.set(at(9, 0, 2))
+        deadline = asyncio.get_running_loop().time() + 10
+        while await lease_until() != at(9, 0, 5):  # the renewal loop's next turn
+            assert asyncio.get_running_loop().time() < deadline, "the lease was not renewed"
+            await asyncio.sleep(0.05)
+        world.clock.set(at(9, 0, 4))  # past the first lease, inside the renewed one
+        rival = Worker(world.svc.pipeline, world.clock, lease_ttl=worker.lease_ttl, owner="rival")
+        assert await rival.reap_expired() == 0
+        assert await rival.run_once() == 0
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+    [run] = await world.runs(s["id"])
+    assert (run["status"], run["attempt"]) == ("success", 1)
+    assert len(world.stub.calls) == 1

@@ -40,6 +40,14 @@ def raw(http_status: int, text: str = "", content_type: str = "application/json"
     return answer
 
 
+def slow(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    async def answer(call: dict[str, Any]) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return await (then or ok())(call)
+
+    return answer
+
+
 def hang(release: asyncio.Event, then: Behaviour | None = None) -> Behaviour:
     async def answer(call: dict[str, Any]) -> web.StreamResponse:
         await release.wait()

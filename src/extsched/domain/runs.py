@@ -219,6 +219,7 @@ class AttemptRecord:
     outcome: str
     http_status: int | None
     error: str | None
+    worker: str | None = None  # the lease owner that made the call
 
 
 def request_id(run: Run, attempt: int) -> str:
@@ -234,6 +235,7 @@ def attempt_record(
     *,
     http_status: int | None = None,
     error: str | None = None,
+    worker: str | None = None,
 ) -> AttemptRecord:
     rid = request_id(run, run.attempt)
     return AttemptRecord(
@@ -249,6 +251,7 @@ def attempt_record(
         outcome=outcome,
         http_status=http_status,
         error=error,
+        worker=worker,
     )
 
 
@@ -344,6 +347,8 @@ def abandoned(run: Run, began: datetime, now: datetime) -> Outcome:
         "error",
         retry_at=retry_at(run, now),
         error=ABANDONED,
-        attempt=attempt_record(run, began, now, "abandoned", error=ABANDONED),
+        attempt=attempt_record(
+            run, began, now, "abandoned", error=ABANDONED, worker=run.lease_owner
+        ),
         finished_at=now,
     )

@@ -8,6 +8,7 @@ a run's lease writes its outcome, nobody else.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -234,7 +235,11 @@ class RunQueue:
                 ),
                 [_params(o, now) for o in written],
             )
-            records = [o.attempt for o in written if o.attempt is not None]
+            records = [
+                replace(o.attempt, worker=fence[(o.run.tenant_id, o.run.id)])
+                for o in written
+                if o.attempt is not None
+            ]
             await self.add_attempts(records)
         return written
 

@@ -214,6 +214,7 @@ tenant_extension_run_attempt = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("http_status", sa.Integer(), nullable=True),
     sa.Column("error", sa.String(4000), nullable=True),
+    sa.Column("worker", sa.String(256), nullable=True),  # the lease owner that made the call
     sa.Index(None, "tenant_id", "run_id"),
 )
 

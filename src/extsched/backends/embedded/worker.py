@@ -56,18 +56,18 @@ class Worker:
         lease_ttl: timedelta,
         owner: str | None = None,
         concurrency: int = 256,
-        batch_size: int = 500,
         lead: timedelta = LEAD,
-        prepare_limit: int = 20_000,
     ) -> None:
         self.port = port
         self.clock = clock
         self.owner = owner or default_owner()
         self.concurrency = concurrency
-        self.batch_size = batch_size
+        # What a worker takes is in proportion to what it can call: workers of a fleet share a
+        # burst by their capacity, and a small worker does not hold runs a big one could start.
+        self.batch_size = min(500, 2 * concurrency)
+        self.prepare_limit = 60 * concurrency
         self.lease_ttl = lease_ttl
         self.lead = lead
-        self.prepare_limit = prepare_limit
         # Started runs waiting for a free call slot: bounded, so a started run calls soon.
         self.backlog = 4 * concurrency
         self.wake = asyncio.Event()

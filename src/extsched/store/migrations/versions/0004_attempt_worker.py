@@ -1,0 +1,26 @@
+"""Which worker made each attempt.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tenant_extension_run_attempt") as batch:
+        batch.add_column(sa.Column("worker", sa.String(length=256), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tenant_extension_run_attempt") as batch:
+        batch.drop_column("worker")
