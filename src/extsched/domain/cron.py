@@ -261,8 +261,15 @@ def occurrences(expr: str, timezone: str, after: datetime, count: int) -> list[d
     return [next(it) for _ in range(count)]
 
 
-@lru_cache(maxsize=4096)
 def next_occurrence(expr: str, timezone: str, after: datetime) -> datetime:
-    """The first occurrence after ``after``. Cached: in a burst, thousands of schedules share an
-    expression and an instant."""
-    return next(iter_occurrences(expr, timezone, after))
+    """The first occurrence after ``after``. Occurrences fall on whole minutes, so it is the
+    first after the start of ``after``'s minute: cached by that minute, as schedules created or
+    fired within one share their expression, zone and answer."""
+    return _next_after_minute(
+        expr, timezone, after.astimezone(UTC).replace(second=0, microsecond=0)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _next_after_minute(expr: str, timezone: str, minute: datetime) -> datetime:
+    return next(iter_occurrences(expr, timezone, minute))

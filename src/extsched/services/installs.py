@@ -51,8 +51,12 @@ async def resolve_install(conn: AsyncConnection, tenant_id: str, extension_id: s
     """``extension_id`` may be the install id, the registry id, or ``publisher.name``."""
     found = await InstallRepo(conn).resolve(tenant_id, extension_id)
     if found is None:
-        raise ExtensionNotInstalled(f"extension {extension_id} is not installed for this tenant")
+        raise not_installed(extension_id)
     return found
+
+
+def not_installed(extension_id: str) -> ExtensionNotInstalled:
+    return ExtensionNotInstalled(f"extension {extension_id} is not installed for this tenant")
 
 
 def check_revision(current: int, expected: int | None) -> None:

@@ -32,11 +32,12 @@ from extsched.ids import new_id
 from extsched.services import audit
 from extsched.services.caller import Caller
 from extsched.services.inputs import JsonInput
-from extsched.services.installs import check_revision, resolve_install
+from extsched.services.installs import check_revision, not_installed, resolve_install
 from extsched.services.sync import Known, SyncService
 from extsched.store.db import Database
 from extsched.store.intent_repo import SyncTarget
 from extsched.store.registry_repo import RegistryRepo
+from extsched.store.schedule_intake import intake
 from extsched.store.schedule_repo import ScheduleRepo, name_taken
 from extsched.store.tenant_repo import TenantRepo
 
@@ -125,25 +126,42 @@ class ScheduleService:
     async def create(self, caller: Caller, extension_id: str, body: JsonInput) -> ScheduleView:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            install = await resolve_install(conn, caller.tenant_id, extension_id)
-            raw = body.value()
-            named = await _named_endpoint(conn, raw)
-            settings = await TenantRepo(conn).lock_settings(caller.tenant_id, now)
+            # The body is read before the install is known (one statement reads both), but
+            # judged after: an extension that is not installed is a 404 whatever the body.
+            unreadable: ValidationFailed | None = None
+            try:
+                raw = body.value()
+            except ValidationFailed as refused:
+                raw, unreadable = {}, refused
+            raw_endpoint = raw.get("endpointId") if isinstance(raw, dict) else None
+            raw_name = raw.get("name") if isinstance(raw, dict) else None
+            found = await intake(
+                conn,
+                caller.tenant_id,
+                extension_id,
+                raw_endpoint if isinstance(raw_endpoint, str) else None,
+                rules.normalize_name(raw_name) if _is_name(raw_name) else None,
+                now,
+            )
+            install, settings = found.install, found.settings
+            if install is None:
+                raise not_installed(extension_id)
+            if unreadable is not None:
+                raise unreadable
             checked = check(
                 raw,
                 install=install,
                 current=None,
-                named_endpoint=named,
+                named_endpoint=found.endpoint,
                 current_endpoint=None,
                 default_timezone=settings.default_timezone,
             )
             values = checked.values
-            repo = ScheduleRepo(conn)
             name = values.get("name")
-            taken = await repo.occupancy(caller.tenant_id, install.id, name)
-            if taken.name_taken:
+            if found.name_taken:
                 raise name_taken(str(name))
-            self._check_quota(taken.install_schedules, taken.tenant_schedules)
+            self._check_quota(found.install_schedules, found.tenant_schedules)
+            repo = ScheduleRepo(conn)
             schedule_id = new_id()
             schedule = Schedule(
                 tenant_id=caller.tenant_id,
@@ -326,6 +344,14 @@ async def _find(
     if found is None or found.install_id != install.id:
         raise ScheduleNotFound(f"schedule {schedule_id} not found")
     return found
+
+
+def _is_name(raw: Any) -> bool:
+    """A name the rules accept, so the intake can look for a schedule already holding it."""
+    try:
+        return rules.normalize_name(raw) is not None
+    except rules.RuleViolation:
+        return False
 
 
 async def _named_endpoint(conn: AsyncConnection, body: Any) -> Endpoint | None:

@@ -6,14 +6,16 @@ failing half-way through a read-then-write; PostgreSQL gets a plain pool.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from extsched.config import async_url
+from extsched.store.sqlite_driver import connector
 
 _WRITE = "extsched_write"
 
@@ -23,12 +25,15 @@ class Database:
         self.url = async_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["async_creator"] = connector(make_url(self.url).database or "", timeout=30)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        self._writer: asyncio.Lock | None = None
+        self._write_conn: AsyncConnection | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            self._writer = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -40,19 +45,31 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(**{_WRITE: True})
-            async with conn.begin():
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        SQLite has one writer at a time. Writers of this process queue on a lock instead of in
+        SQLite's busy handler, which polls with sleeps of up to 100 ms, and share one connection
+        kept open for writing: no pool check-out and reset per transaction (every call to the
+        driver is a trip to its thread). Other processes still meet the busy timeout."""
+        if self._writer is None:
+            async with self.engine.connect() as conn, conn.begin():
                 yield conn
+            return
+        async with self._writer:
+            held = self._write_conn
+            if held is None or held.closed or held.invalidated:
+                if held is not None:
+                    await held.close()
+                fresh = await self.engine.connect()
+                held = self._write_conn = await fresh.execution_options(**{_WRITE: True})
+            async with held.begin():
+                yield held
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads; each statement runs in its own short transaction."""
+        """A connection for reads; its transaction ends when the pool takes it back."""
         async with self.engine.connect() as conn:
             yield conn
-            await conn.rollback()
 
     async def ping(self) -> None:
         """Raises unless the database answers."""
@@ -60,6 +77,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._write_conn is not None:
+            await self._write_conn.close()
+            self._write_conn = None
         await self.engine.dispose()
 
 

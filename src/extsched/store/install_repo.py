@@ -17,6 +17,19 @@ from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.unique import unique_outcomes
 
 INSTALLED = "uq_tenant_extension_install_tenant_id_registry_id"
+_RESOLVE = inst_t.select().where(
+    inst_t.c.tenant_id == sa.bindparam("b_tenant"),
+    sa.or_(
+        inst_t.c.id == sa.bindparam("b_name"),
+        inst_t.c.registry_id == sa.bindparam("b_name"),
+        inst_t.c.registry_id.in_(
+            sa.select(reg_t.c.id).where(
+                sa.func.lower(reg_t.c.publisher) == sa.bindparam("b_publisher"),
+                sa.func.lower(reg_t.c.name) == sa.bindparam("b_short"),
+            )
+        ),
+    ),
+)
 
 
 def _already_installed() -> AlreadyExists:
@@ -73,19 +86,14 @@ class InstallRepo:
     async def resolve(self, tenant_id: str, extension_id: str) -> Install | None:
         """The tenant's install named by its install id, its registry id, or the extension's
         ``publisher.name`` (case-insensitive), in that order of precedence; one statement."""
-        named = [inst_t.c.id == extension_id, inst_t.c.registry_id == extension_id]
         publisher, dot, name = extension_id.partition(".")
-        if dot:
-            named.append(
-                inst_t.c.registry_id.in_(
-                    sa.select(reg_t.c.id).where(
-                        sa.func.lower(reg_t.c.publisher) == publisher.lower(),
-                        sa.func.lower(reg_t.c.name) == name.lower(),
-                    )
-                )
-            )
-        q = inst_t.select().where(inst_t.c.tenant_id == tenant_id, sa.or_(*named))
-        found = [to_install(r) for r in await self.conn.execute(q)]
+        params = {
+            "b_tenant": tenant_id,
+            "b_name": extension_id,
+            "b_publisher": publisher.lower() if dot else None,
+            "b_short": name.lower() if dot else None,
+        }
+        found = [to_install(r) for r in await self.conn.execute(_RESOLVE, params)]
         by_id = [i for i in found if i.id == extension_id]
         by_registry = [i for i in found if i.registry_id == extension_id]
         ranked = by_id or by_registry or found

@@ -55,6 +55,10 @@ def to_endpoint(row: Any) -> Endpoint:
     )
 
 
+# Built once: a statement made per call costs more to build than to run on the hot paths.
+_ENDPOINT_BY_ID = ep_t.select().where(ep_t.c.id == sa.bindparam("b_id"))
+
+
 class RegistryRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -185,7 +189,7 @@ class RegistryRepo:
         return [to_endpoint(r) for r in await self.conn.execute(q)]
 
     async def get_endpoint(self, endpoint_id: str) -> Endpoint | None:
-        row = (await self.conn.execute(ep_t.select().where(ep_t.c.id == endpoint_id))).first()
+        row = (await self.conn.execute(_ENDPOINT_BY_ID, {"b_id": endpoint_id})).first()
         return to_endpoint(row) if row else None
 
     async def get_endpoints(self, endpoint_ids: list[str]) -> dict[str, Endpoint]:

@@ -23,6 +23,20 @@ _SCHEDULE_FIELDS = [f.name for f in fields(Schedule)]
 _RUN_FIELDS = [f.name for f in fields(Run)]
 
 
+_INSERT = sched_t.insert()
+_IN_INSTALL = sched_t.c.install_id == sa.bindparam("b_install")
+_OCCUPANCY = sa.select(
+    sa.func.count(),
+    sa.func.coalesce(sa.func.sum(sa.case((_IN_INSTALL, 1), else_=0)), 0),
+    sa.func.coalesce(
+        sa.func.sum(
+            sa.case((_IN_INSTALL & (sched_t.c.name == sa.bindparam("b_name")), 1), else_=0)
+        ),
+        0,
+    ),
+).where(sched_t.c.tenant_id == sa.bindparam("b_tenant"))
+
+
 def name_taken(name: str) -> NameTaken:
     message = f"a schedule named '{name}' already exists for this extension"
     return NameTaken(message, field_errors={"name": message})
@@ -52,7 +66,7 @@ class ScheduleRepo:
     async def insert(self, schedule: Schedule) -> None:
         """NameTaken when the install has a schedule of that name already."""
         with unique_outcomes(sched_t, {NAME_UNIQUE: lambda: name_taken(schedule.name or "")}):
-            await self.conn.execute(sched_t.insert().values(**schedule.__dict__))
+            await self.conn.execute(_INSERT, schedule.__dict__)
 
     async def get(self, tenant_id: str, schedule_id: str, *, lock: bool = False) -> Schedule | None:
         q = sched_t.select().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
@@ -99,14 +113,8 @@ class ScheduleRepo:
     async def occupancy(self, tenant_id: str, install_id: str, name: str | None) -> Occupancy:
         """The tenant's and the install's schedule counts and whether ``name`` is taken there,
         in one statement (the quota and name checks of a create)."""
-        in_install = sched_t.c.install_id == install_id
-        named = in_install & (sched_t.c.name == name) if name is not None else sa.false()
-        q = sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(sa.case((in_install, 1), else_=0)), 0),
-            sa.func.coalesce(sa.func.sum(sa.case((named, 1), else_=0)), 0),
-        ).where(sched_t.c.tenant_id == tenant_id)
-        tenant, install, same_name = (await self.conn.execute(q)).one()
+        params = {"b_tenant": tenant_id, "b_install": install_id, "b_name": name}
+        tenant, install, same_name = (await self.conn.execute(_OCCUPANCY, params)).one()
         return Occupancy(int(tenant), int(install), bool(same_name))
 
     async def name_taken(

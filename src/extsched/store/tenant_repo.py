@@ -15,6 +15,7 @@ from extsched.domain.records import AuditEntry, TenantSettings
 from extsched.ids import new_id
 from extsched.store.tables import tenant_extension_audit as audit_t
 from extsched.store.tables import tenant_settings as settings_t
+from extsched.store.types import UtcDateTime
 
 DEFAULT_TIMEZONE = "UTC"
 
@@ -25,6 +26,25 @@ async def paused_tenants(conn: AsyncConnection, tenants: set[str]) -> set[str]:
         settings_t.c.tenant_id.in_(tenants), settings_t.c.schedules_paused.is_(True)
     )
     return set((await conn.execute(q)).scalars())
+
+
+_INSERT_AUDIT = audit_t.insert()
+
+
+def _lock_settings(insert: Any) -> Any:
+    row = insert(settings_t).values(
+        tenant_id=sa.bindparam("b_tenant"),
+        default_timezone=DEFAULT_TIMEZONE,
+        schedules_paused=False,
+        created_at=sa.bindparam("b_now", type_=UtcDateTime()),
+        updated_at=sa.bindparam("b_now", type_=UtcDateTime()),
+    )
+    return row.on_conflict_do_update(
+        index_elements=["tenant_id"], set_={"tenant_id": row.excluded.tenant_id}
+    ).returning(settings_t.c.default_timezone, settings_t.c.schedules_paused)
+
+
+_LOCK_SETTINGS = {False: _lock_settings(sqlite_insert), True: _lock_settings(pg_insert)}
 
 
 class TenantRepo:
@@ -45,18 +65,9 @@ class TenantRepo:
         """The tenant's settings, its row created if missing and locked for this transaction
         (PostgreSQL), in one statement: quota checks and the kill switch serialize on it.
         SQLite needs no lock: BEGIN IMMEDIATE already serializes writers."""
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        row = insert(settings_t).values(
-            tenant_id=tenant_id,
-            default_timezone=DEFAULT_TIMEZONE,
-            schedules_paused=False,
-            created_at=now,
-            updated_at=now,
-        )
-        stmt = row.on_conflict_do_update(
-            index_elements=["tenant_id"], set_={"tenant_id": row.excluded.tenant_id}
-        ).returning(settings_t.c.default_timezone, settings_t.c.schedules_paused)
-        tz, paused = (await self.conn.execute(stmt)).one()
+        stmt = _LOCK_SETTINGS[self.conn.dialect.name == "postgresql"]
+        params = {"b_tenant": tenant_id, "b_now": now}
+        tz, paused = (await self.conn.execute(stmt, params)).one()
         return TenantSettings(tenant_id, tz, paused)
 
     async def delete_tenant(self, tenant_id: str) -> None:
@@ -115,7 +126,7 @@ class TenantRepo:
             details=details,
             created_at=now,
         )
-        await self.conn.execute(audit_t.insert().values(**entry.__dict__))
+        await self.conn.execute(_INSERT_AUDIT, entry.__dict__)
         return entry
 
     async def list_audit(self, tenant_id: str, page: PageRequest) -> list[AuditEntry]:

@@ -28,6 +28,8 @@ from extsched.domain.cron import iter_occurrences, next_occurrence
 from extsched.store.db import Database
 from extsched.store.tables import embedded_schedule as emb_t
 
+_INSERT = emb_t.insert()
+
 
 class EmbeddedJobRunner(JobRunner):
     name = "embedded"
@@ -111,11 +113,10 @@ class EmbeddedJobRunner(JobRunner):
             last = values.get("last_fired_for", row.last_fired_for)
             values.update(self._next(spec, schedule_id, max(now, last) if last else now))
         if row is None:
-            await conn.execute(
-                emb_t.insert().values(
-                    tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None, **values
-                )
-            )
+            values.update(tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None)
+            values.setdefault("next_fire_for", None)
+            values.setdefault("fire_at", None)
+            await conn.execute(_INSERT, values)
         elif any(getattr(row, k) != v for k, v in values.items() if k != "updated_at"):
             await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
 
