@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh test
-for b in preview runner_client chunked_answer api burst; do
+for b in preview runner_client chunked_answer write_path api burst; do
   echo "== bench/$b.py"
   .venv/bin/python "bench/$b.py"
 done

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from extsched.backends.base import JobRunner, ScheduleSpec, TriggerRequest, schedule_key
-from extsched.backends.embedded.runner import EmbeddedJobRunner
+from extsched.backends.embedded.job_runner import EmbeddedJobRunner
 from extsched.backends.memory import MemoryJobRunner
 from extsched.clock import ManualClock
 from extsched.config import Settings

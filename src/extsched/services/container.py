@@ -8,7 +8,7 @@ from datetime import timedelta
 from extsched.auth import Authenticator
 from extsched.backends.base import JobRunner
 from extsched.backends.embedded.engine import EmbeddedEngine
-from extsched.backends.embedded.runner import EmbeddedJobRunner
+from extsched.backends.embedded.job_runner import EmbeddedJobRunner
 from extsched.clock import Clock
 from extsched.config import Settings
 from extsched.errors import ConfigError

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from extsched.backends.embedded.runner import EmbeddedJobRunner
+from extsched.backends.embedded.job_runner import EmbeddedJobRunner
 from extsched.backends.embedded.timing import plan
 from extsched.backends.embedded.waiting import wait_any
 from extsched.backends.ports import RunPort

@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 from extsched.backends.embedded.dispatcher import Dispatcher
-from extsched.backends.embedded.runner import EmbeddedJobRunner
+from extsched.backends.embedded.job_runner import EmbeddedJobRunner
 from extsched.backends.embedded.worker import LEASE_MARGIN, Worker
 from extsched.backends.ports import RunPort
 from extsched.clock import Clock
