@@ -17,11 +17,13 @@ from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.unique import unique_outcomes
 
 INSTALLED = "uq_tenant_extension_install_tenant_id_registry_id"
-_RESOLVE = inst_t.select().where(
+
+# The tenant's installs an extension id may name: by install id, registry id or publisher.name.
+NAMED = sa.and_(
     inst_t.c.tenant_id == sa.bindparam("b_tenant"),
     sa.or_(
-        inst_t.c.id == sa.bindparam("b_name"),
-        inst_t.c.registry_id == sa.bindparam("b_name"),
+        inst_t.c.id == sa.bindparam("b_extension"),
+        inst_t.c.registry_id == sa.bindparam("b_extension"),
         inst_t.c.registry_id.in_(
             sa.select(reg_t.c.id).where(
                 sa.func.lower(reg_t.c.publisher) == sa.bindparam("b_publisher"),
@@ -30,6 +32,26 @@ _RESOLVE = inst_t.select().where(
         ),
     ),
 )
+_RESOLVE = inst_t.select().where(NAMED)
+
+
+def named_params(tenant_id: str, extension_id: str) -> dict[str, Any]:
+    publisher, dot, name = extension_id.partition(".")
+    return {
+        "b_tenant": tenant_id,
+        "b_extension": extension_id,
+        "b_publisher": publisher.lower() if dot else None,
+        "b_short": name.lower() if dot else None,
+    }
+
+
+def first_named(rows: Sequence[Any], extension_id: str) -> Any:
+    """Of the install rows ``NAMED`` matched, the one the id names first: by install id, then by
+    registry id, then by slug; None when none matched."""
+    by_id = [r for r in rows if r.id == extension_id]
+    by_registry = [r for r in rows if r.registry_id == extension_id]
+    ranked = by_id or by_registry or list(rows)
+    return ranked[0] if ranked else None
 
 
 def _already_installed() -> AlreadyExists:
@@ -86,18 +108,10 @@ class InstallRepo:
     async def resolve(self, tenant_id: str, extension_id: str) -> Install | None:
         """The tenant's install named by its install id, its registry id, or the extension's
         ``publisher.name`` (case-insensitive), in that order of precedence; one statement."""
-        publisher, dot, name = extension_id.partition(".")
-        params = {
-            "b_tenant": tenant_id,
-            "b_name": extension_id,
-            "b_publisher": publisher.lower() if dot else None,
-            "b_short": name.lower() if dot else None,
-        }
-        found = [to_install(r) for r in await self.conn.execute(_RESOLVE, params)]
-        by_id = [i for i in found if i.id == extension_id]
-        by_registry = [i for i in found if i.registry_id == extension_id]
-        ranked = by_id or by_registry or found
-        return ranked[0] if ranked else None
+        params = named_params(tenant_id, extension_id)
+        rows = (await self.conn.execute(_RESOLVE, params)).all()
+        row = first_named(rows, extension_id)
+        return to_install(row) if row is not None else None
 
     async def get(self, tenant_id: str, install_id: str, *, lock: bool = False) -> Install | None:
         q = inst_t.select().where(inst_t.c.tenant_id == tenant_id, inst_t.c.id == install_id)

@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.records import Endpoint, Install, TenantSettings
-from extsched.store.install_repo import to_install
+from extsched.store.install_repo import NAMED, first_named, named_params, to_install
 from extsched.store.tables import extension_api_endpoint as ep_t
-from extsched.store.tables import extension_registry as reg_t
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
 from extsched.store.tables import tenant_settings as settings_t
@@ -55,21 +54,8 @@ _COLUMNS = [
         _TENANT & (sched_t.c.install_id == inst_t.c.id) & (sched_t.c.name == sa.bindparam("b_name"))
     ).label("same_name"),
 ]
-_NAMED_INSTALL = sa.and_(
-    inst_t.c.tenant_id == sa.bindparam("b_tenant"),
-    sa.or_(
-        inst_t.c.id == sa.bindparam("b_extension"),
-        inst_t.c.registry_id == sa.bindparam("b_extension"),
-        inst_t.c.registry_id.in_(
-            sa.select(reg_t.c.id).where(
-                sa.func.lower(reg_t.c.publisher) == sa.bindparam("b_publisher"),
-                sa.func.lower(reg_t.c.name) == sa.bindparam("b_short"),
-            )
-        ),
-    ),
-)
 _FROM = inst_t.outerjoin(_ENDPOINT, _ENDPOINT.c.id == sa.bindparam("b_endpoint"))
-_AFTER_LOCK = sa.select(*_COLUMNS).select_from(_FROM).where(_NAMED_INSTALL)
+_AFTER_LOCK = sa.select(*_COLUMNS).select_from(_FROM).where(NAMED)
 _ALL_AT_ONCE = (
     sa.select(
         *_COLUMNS,
@@ -77,7 +63,7 @@ _ALL_AT_ONCE = (
         settings_t.c.schedules_paused.label("st_paused"),
     )
     .select_from(_FROM.outerjoin(settings_t, settings_t.c.tenant_id == sa.bindparam("b_tenant")))
-    .where(_NAMED_INSTALL)
+    .where(NAMED)
 )
 
 
@@ -89,25 +75,14 @@ async def intake(
     name: str | None,
     now: datetime,
 ) -> Intake:
-    publisher, dot, short = extension_id.partition(".")
-    params = {
-        "b_tenant": tenant_id,
-        "b_extension": extension_id,
-        "b_publisher": publisher.lower() if dot else None,
-        "b_short": short.lower() if dot else None,
-        "b_endpoint": endpoint_id,
-        "b_name": name,
-    }
+    params = {**named_params(tenant_id, extension_id), "b_endpoint": endpoint_id, "b_name": name}
     settings: TenantSettings | None = None
     if conn.dialect.name == "postgresql":
         settings = await TenantRepo(conn).lock_settings(tenant_id, now)
         rows = (await conn.execute(_AFTER_LOCK, params)).all()
     else:
         rows = (await conn.execute(_ALL_AT_ONCE, params)).all()
-    by_id = [r for r in rows if r.id == extension_id]
-    by_registry = [r for r in rows if r.registry_id == extension_id]
-    ranked = by_id or by_registry or rows
-    row = ranked[0] if ranked else None
+    row = first_named(rows, extension_id)
     if settings is None:
         settings = TenantSettings(
             tenant_id,
