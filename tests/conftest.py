@@ -13,15 +13,18 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from temporalio.client import Client
 
 from extsched.api.app import create_app
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, PLATFORM_ADMIN, mint_token
 from extsched.backends.memory import MemoryJobRunner
+from extsched.backends.temporal.dev_server import DevServer, start_dev_server
 from extsched.clock import ManualClock
 from extsched.config import Settings
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 from tests.support.postgres import PostgresServer
+from tests.support.temporal import delete_all
 
 JWT_SECRET = "test-secret-for-the-suite-only-0123456789"
 TEMPLATE_DB = "extsched_template"
@@ -51,6 +54,23 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[DevServer]:
+    server = start_dev_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def temporal_client(temporal_server: DevServer) -> AsyncIterator[Client]:
+    client = await Client.connect(temporal_server.address)
+    await delete_all(client)
+    yield client
+    await delete_all(client)
 
 
 @pytest.fixture(scope="session")

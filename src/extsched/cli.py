@@ -78,24 +78,24 @@ def worker_command() -> None:
 
 
 async def _work(settings: Settings) -> None:
-    from extsched.api.app import start_background
-    from extsched.services.container import Services
+    from extsched.services.container import Services, open_backend, start_background
 
     db = Database(settings.database_url)
     await upgrade(db)
-    svc = Services.build(settings, db, SystemClock())
-    assert svc.engine is not None
+    svc = Services.build(settings, db, SystemClock(), await open_backend(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     _freeze_startup_objects()
     start_background(svc)
-    typer.echo(f"extsched worker {svc.engine.worker.owner} running", err=True)
+    who = svc.engine.worker.owner if svc.engine else f"on {settings.temporal_task_queue}"
+    typer.echo(f"extsched worker {who} running ({svc.backend.name} backend)", err=True)
     try:
         await stop.wait()
     finally:
-        await svc.engine.stop()
+        if svc.engine is not None:
+            await svc.engine.stop()
         await svc.close()
         await db.dispose()
 
@@ -181,12 +181,12 @@ def rotate_secrets() -> None:
 
 
 async def _with_services(settings: Settings, work: Any) -> Any:
-    from extsched.services.container import Services
+    from extsched.services.container import Services, open_backend
 
     db = Database(settings.database_url)
     try:
         await upgrade(db)
-        svc = Services.build(settings, db, SystemClock())
+        svc = Services.build(settings, db, SystemClock(), await open_backend(settings))
         try:
             return await work(svc)
         finally:

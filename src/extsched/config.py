@@ -51,6 +51,9 @@ _ENV_NAMES: dict[str, str] = {
     "auto_disable_after_failures": "EXTSCHED_AUTO_DISABLE_AFTER_FAILURES",
     "max_body_bytes": "EXTSCHED_MAX_BODY_BYTES",
     "secrets_keys": "EXTSCHED_SECRETS_KEYS",
+    "temporal_address": "TEMPORAL_ADDRESS",
+    "temporal_namespace": "TEMPORAL_NAMESPACE",
+    "temporal_task_queue": "TEMPORAL_TASK_QUEUE",
 }
 
 
@@ -74,6 +77,9 @@ class Settings(BaseModel):
     auto_disable_after_failures: int | None = Field(default=None, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     secrets_keys: str | None = Field(default=None, repr=False)
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "extsched"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

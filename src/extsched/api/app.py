@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -30,11 +29,12 @@ from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
 from extsched.devrunner.app import start as start_dev_runner
 from extsched.devrunner.resolver import database_resolver
-from extsched.loops import Failures
-from extsched.services.container import Services
+from extsched.services.container import Services, open_backend, start_background
 from extsched.services.demo import seed_demo
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -56,7 +56,8 @@ def create_app(
         runner_site: web.AppRunner | None = None
         try:
             await upgrade(db)
-            svc = Services.build(settings, db, clock or SystemClock(), backend)
+            backend_ = backend or await open_backend(settings)
+            svc = Services.build(settings, db, clock or SystemClock(), backend_)
             app.state.services = svc
             if dev_runner:
                 url = urlsplit(settings.runner_base_url)
@@ -93,38 +94,3 @@ def create_app(
     document = functools.cache(lambda: openapi.build(app))
     app.openapi = document  # type: ignore[method-assign]
     return app
-
-
-log = logging.getLogger(__name__)
-SYNC_RETRY_SECONDS = 5.0
-
-
-RECONCILE_SECONDS = 300.0
-
-
-def start_background(svc: Services) -> None:
-    """The loops of a process that fires schedules: the backend's, and backend sync retries."""
-    if svc.engine is not None:
-        svc.engine.start(svc.loops)
-    svc.loops.start("sync", lambda: sync_loop(svc))
-
-
-async def sync_loop(svc: Services) -> None:
-    """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then.
-
-    The first reconcile comes a minute after start, not during it: start-up stays quick and a
-    restarting fleet does not scan the table all at once."""
-    since_reconcile = RECONCILE_SECONDS - 60.0
-    failures = Failures(log, "sync or reconcile pass")
-    while True:
-        await asyncio.sleep(SYNC_RETRY_SECONDS)
-        since_reconcile += SYNC_RETRY_SECONDS
-        try:
-            await svc.sync.apply_due()
-            if since_reconcile >= RECONCILE_SECONDS:
-                since_reconcile = 0
-                await svc.reconciler.run()
-        except Exception as exc:
-            failures.failed(exc)
-        else:
-            failures.succeeded()

@@ -59,10 +59,37 @@ class RunPort(Protocol):
         started is left alone. Returns how many were deleted."""
         ...
 
+    async def record_fired(
+        self,
+        tenant_id: str,
+        schedule_id: str,
+        scheduled_for: datetime,
+        now: datetime,
+        catchup_window: timedelta,
+    ) -> RunKey | None:
+        """An occurrence fired by an engine outside the database, recorded in a transaction of
+        its own by the rules of ``domain.fires`` (a fire the cron engine does not expect is
+        skipped as ``dst_duplicate``; what the engine dropped as too old is one ``missed`` run).
+        Returns the run to execute: the queued run of this occurrence, also when it was recorded
+        by an earlier delivery of the same fire; None when nothing is to run."""
+        ...
+
     async def lease(
-        self, owner: str, now: datetime, horizon: datetime, lease_until: datetime, limit: int
+        self,
+        owner: str,
+        now: datetime,
+        horizon: datetime,
+        lease_until: datetime,
+        limit: int,
+        keys: Sequence[RunKey] | None = None,
     ) -> list[Run]:
-        """Lease queued runs due by ``horizon``; they stay queued until ``start``."""
+        """Lease queued runs due by ``horizon`` (only those of ``keys`` when given); they stay
+        queued until ``start``."""
+        ...
+
+    async def pending_at(self, key: RunKey) -> datetime | None:
+        """When to look at a run again: a queued run's next attempt, a running one's lease end
+        (it may have to be taken back then); None when it ended."""
         ...
 
     async def prepare(self, runs: Sequence[Run]) -> list[Prepared]:

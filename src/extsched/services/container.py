@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,10 +11,11 @@ from extsched.auth import Authenticator
 from extsched.backends.base import JobRunner
 from extsched.backends.embedded.engine import EmbeddedEngine
 from extsched.backends.embedded.job_runner import EmbeddedJobRunner
+from extsched.backends.embedded.worker import LEASE_MARGIN
 from extsched.clock import Clock
 from extsched.config import Settings
 from extsched.errors import ConfigError
-from extsched.loops import Supervisor
+from extsched.loops import Failures, Supervisor
 from extsched.metrics import Metrics
 from extsched.runner_client import RunnerClient
 from extsched.secret_box import SecretBox
@@ -71,7 +74,9 @@ class Services:
         embedded: EmbeddedJobRunner | None = None
         if backend is None:
             if settings.backend != "embedded":
-                raise ConfigError("EXTSCHED_BACKEND: only 'embedded' is available in this build")
+                raise ConfigError(
+                    "EXTSCHED_BACKEND: the temporal backend is connected by open_backend()"
+                )
             backend = embedded = EmbeddedJobRunner(db, clock)
         sync = SyncService(db, backend, clock)
         box = SecretBox(settings.secret_keys)
@@ -134,3 +139,74 @@ class Services:
         await self.loops.stop()
         await self.runner_client.close()
         await self.backend.close()
+
+
+async def open_backend(settings: Settings) -> JobRunner | None:
+    """The configured backend when it lives outside this process (Temporal: a connected client);
+    None for the embedded one, which ``Services.build`` makes."""
+    if settings.backend != "temporal":
+        return None
+    from temporalio.client import Client
+
+    from extsched.backends.temporal.job_runner import TemporalJobRunner
+
+    if not settings.temporal_address:
+        raise ConfigError("TEMPORAL_ADDRESS: required with EXTSCHED_BACKEND=temporal")
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    call = timedelta(milliseconds=settings.gateway_timeout_ms)
+    return TemporalJobRunner(
+        client,
+        settings.temporal_task_queue,
+        catchup_window=timedelta(seconds=settings.catchup_window_seconds),
+        call_timeout=call,
+        lease_ttl=call + LEASE_MARGIN,
+    )
+
+
+log = logging.getLogger(__name__)
+SYNC_RETRY_SECONDS = 5.0
+RECONCILE_SECONDS = 300.0
+
+
+def start_background(svc: Services) -> None:
+    """The loops of a process that fires schedules: the backend's (the embedded dispatcher and
+    workers, or the Temporal worker), and backend sync retries."""
+    if svc.engine is not None:
+        svc.engine.start(svc.loops)
+    elif svc.backend.name == "temporal":
+        from extsched.backends.temporal.activities import Activities, Limits
+        from extsched.backends.temporal.job_runner import TemporalJobRunner
+        from extsched.backends.temporal.worker import build_worker
+
+        assert isinstance(svc.backend, TemporalJobRunner)
+        backend = svc.backend
+        limits = Limits(backend.call_timeout, backend.lease_ttl, backend.catchup_window)
+        worker = build_worker(
+            backend.client,
+            backend.task_queue,
+            Activities(svc.pipeline, svc.clock, limits),
+            concurrency=svc.settings.worker_concurrency,
+        )
+        svc.loops.start("temporal-worker", worker.run)
+    svc.loops.start("sync", lambda: sync_loop(svc))
+
+
+async def sync_loop(svc: Services) -> None:
+    """Apply sync intents whose earlier attempt failed, until they stick; reconcile now and then.
+
+    The first reconcile comes a minute after start, not during it: start-up stays quick and a
+    restarting fleet does not scan the table all at once."""
+    since_reconcile = RECONCILE_SECONDS - 60.0
+    failures = Failures(log, "sync or reconcile pass")
+    while True:
+        await asyncio.sleep(SYNC_RETRY_SECONDS)
+        since_reconcile += SYNC_RETRY_SECONDS
+        try:
+            await svc.sync.apply_due()
+            if since_reconcile >= RECONCILE_SECONDS:
+                since_reconcile = 0
+                await svc.reconciler.run()
+        except Exception as exc:
+            failures.failed(exc)
+        else:
+            failures.succeeded()

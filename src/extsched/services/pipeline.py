@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.backends.ports import Prepared, RunKey, Started
 from extsched.clock import Clock
+from extsched.domain import fires
 from extsched.domain.records import Run
 from extsched.domain.runs import (
     DueOccurrence,
@@ -24,6 +25,8 @@ from extsched.domain.runs import (
     RunContext,
     abandoned,
     freshness_of,
+    new_run,
+    occurrence_key,
     occurrence_runs,
 )
 from extsched.metrics import Metrics
@@ -92,13 +95,77 @@ class RunPipeline:
     ) -> int:
         return await RunQueue(conn).cancel_ahead(tenant_id, schedule_id, now)
 
+    async def record_fired(
+        self,
+        tenant_id: str,
+        schedule_id: str,
+        scheduled_for: datetime,
+        now: datetime,
+        catchup_window: timedelta,
+    ) -> RunKey | None:
+        async with self.db.transaction() as conn:
+            facts = await ScheduleFleet(conn).fire_facts(tenant_id, schedule_id)
+            if facts is None:
+                return None  # deleted meanwhile; its Temporal schedule goes too
+            judged = fires.judge(
+                tenant_id=tenant_id,
+                install_id=facts.install_id,
+                schedule_id=schedule_id,
+                cron=facts.cron,
+                timezone=facts.timezone,
+                fired_for=scheduled_for,
+                since=facts.since,
+                now=now,
+                window=catchup_window,
+            )
+            await self.record_occurrences(conn, [judged.due], now)
+            queue = RunQueue(conn)
+            if judged.dst_duplicate:
+                budgets = await ScheduleFleet(conn).max_attempts([(tenant_id, schedule_id)])
+                skipped = new_run(
+                    tenant_id=tenant_id,
+                    schedule_id=schedule_id,
+                    install_id=facts.install_id,
+                    trigger="schedule",
+                    scheduled_for=scheduled_for,
+                    idempotency_key=occurrence_key(schedule_id, scheduled_for),
+                    status="skipped",
+                    max_attempts=budgets.get((tenant_id, schedule_id), 1),
+                    now=now,
+                    skip_reason="dst_duplicate",
+                )
+                if await queue.insert_new([skipped]):
+                    self.metrics.runs.labels(status="skipped", trigger="schedule").inc()
+                return None
+            if judged.due.run_for is None:
+                return None
+            run_id = await queue.queued_by_key(
+                tenant_id, occurrence_key(schedule_id, judged.due.run_for)
+            )
+        return (tenant_id, run_id) if run_id is not None else None
+
     async def lease(
-        self, owner: str, now: datetime, horizon: datetime, lease_until: datetime, limit: int
+        self,
+        owner: str,
+        now: datetime,
+        horizon: datetime,
+        lease_until: datetime,
+        limit: int,
+        keys: Sequence[RunKey] | None = None,
     ) -> list[Run]:
         async with self.db.transaction() as conn:
             return await RunQueue(conn).lease(
-                owner=owner, now=now, horizon=horizon, lease_until=lease_until, limit=limit
+                owner=owner,
+                now=now,
+                horizon=horizon,
+                lease_until=lease_until,
+                limit=limit,
+                keys=keys,
             )
+
+    async def pending_at(self, key: RunKey) -> datetime | None:
+        async with self.db.connect() as conn:
+            return await RunQueue(conn).pending_at(key)
 
     async def prepare(self, runs: Sequence[Run]) -> list[Prepared]:
         async with self.db.connect() as conn:

@@ -98,7 +98,14 @@ class RunQueue:
         return {(r.tenant_id, r.id) for r in runs if (r.tenant_id, r.schedule_id) in busy}
 
     async def lease(
-        self, *, owner: str, now: datetime, horizon: datetime, lease_until: datetime, limit: int
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        horizon: datetime,
+        lease_until: datetime,
+        limit: int,
+        keys: Sequence[RunKey] | None = None,
     ) -> list[Run]:
         """Lease up to ``limit`` queued runs due by ``horizon`` to ``owner``; they stay queued.
 
@@ -106,13 +113,19 @@ class RunQueue:
         PostgreSQL skips rows other workers hold; SQLite's single writer makes the conditional
         UPDATE the compare-and-set. Only ``start`` makes a leased run running.
         """
-        free = run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
+        free = (
+            run_t.c.lease_owner.is_(None)
+            | (run_t.c.lease_expires_at < now)
+            | (run_t.c.lease_owner == owner)  # its own lease, from a try that did not finish
+        )
         q = (
             sa.select(run_t.c.tenant_id, run_t.c.id)
             .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= horizon, free)
             .order_by(run_t.c.next_attempt_at)
             .limit(limit)
         )
+        if keys is not None:  # these runs only (one engine's own)
+            q = q.where(*keyed(keys))
         if self.postgres:
             q = q.with_for_update(skip_locked=True)
         picked = [(t, i) for t, i in await self.conn.execute(q)]
@@ -185,6 +198,28 @@ class RunQueue:
         if self.postgres:
             q = q.with_for_update(skip_locked=True)
         return [to_run(r) for r in await self.conn.execute(q)]
+
+    async def pending_at(self, key: RunKey) -> datetime | None:
+        """When to look at the run again: a queued run's next attempt, a running one's lease
+        end; None when it ended."""
+        q = sa.select(run_t.c.status, run_t.c.next_attempt_at, run_t.c.lease_expires_at).where(
+            *keyed([key])
+        )
+        row = (await self.conn.execute(q)).first()
+        if row is None or row.status not in ("queued", "running"):
+            return None
+        value: datetime | None = row.next_attempt_at if row.status == "queued" else None
+        return value or row.lease_expires_at
+
+    async def queued_by_key(self, tenant_id: str, idempotency_key: str) -> str | None:
+        """The id of the queued run recorded under ``idempotency_key``, if any."""
+        q = sa.select(run_t.c.id).where(
+            run_t.c.tenant_id == tenant_id,
+            run_t.c.idempotency_key == idempotency_key,
+            run_t.c.status == "queued",
+        )
+        value: str | None = (await self.conn.execute(q)).scalar_one_or_none()
+        return value
 
     async def next_due(self, after: datetime) -> datetime | None:
         """When the next queued run due after ``after`` is."""

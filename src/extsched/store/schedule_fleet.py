@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from extsched.domain.runs import Outcome
 from extsched.store.schedule_repo import to_schedule
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.tables import tenant_extension_schedule_run as run_t
 from extsched.store.tables import tenant_settings as settings_t
 from extsched.store.types import UtcDateTime
 
@@ -38,6 +39,14 @@ class BackendEntry:
     enabled: bool
     install_enabled: bool
     tenant_paused: bool
+
+
+@dataclass(frozen=True)
+class FireFacts:
+    install_id: str
+    cron: str
+    timezone: str
+    since: datetime  # the last thing known to have happened to it: an occurrence or a change
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,37 @@ class ScheduleFleet:
             FlagCount(bool(e), bool(i), bool(p), int(n))
             for e, i, p, n in await self.conn.execute(q)
         ]
+
+    async def fire_facts(self, tenant_id: str, schedule_id: str) -> FireFacts | None:
+        """What judging a fire of the schedule needs; None when the schedule is gone."""
+        last_occurrence = (
+            sa.select(sa.func.max(run_t.c.scheduled_for))
+            .where(
+                run_t.c.tenant_id == tenant_id,
+                run_t.c.schedule_id == schedule_id,
+                run_t.c.trigger == "schedule",
+            )
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(
+                sched_t.c.install_id,
+                sched_t.c.cron,
+                sched_t.c.timezone,
+                sched_t.c.updated_at,
+                inst_t.c.updated_at,
+                settings_t.c.updated_at,
+                last_occurrence,
+            )
+            .select_from(_with_install_and_tenant())
+            .where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
+        )
+        row = (await self.conn.execute(q)).first()
+        if row is None:
+            return None
+        install_id, cron, timezone, *times = row
+        known = [_utc(t) for t in times if t is not None]
+        return FireFacts(install_id, cron, timezone, max(known))
 
     async def count_using_endpoints(self, endpoint_ids: Sequence[str]) -> int:
         """Across tenants: schedules pointing at any of these endpoints (version delete guard)."""
@@ -189,6 +229,13 @@ class ScheduleFleet:
             .values(enabled=False, disabled_reason=reason, updated_at=now)
         )
         return bool(result.rowcount)
+
+
+def _utc(value: Any) -> datetime:
+    """A time read through an expression rather than a column comes back untyped on SQLite."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def _result_params(o: Outcome, now: datetime) -> dict[str, Any]:

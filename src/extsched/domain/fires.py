@@ -1,0 +1,77 @@
+"""What a fire from an engine outside the database means (Temporal), pure.
+
+Temporal evaluates the cron expression itself and fires at times of its choosing; extsched records
+each fire by its own rules so that both backends produce the same records (SPEC §5, §7.2):
+
+- a fire the cron engine does not expect for that wall time (Temporal's second pass over a local
+  time that happens twice at a fall-back) is recorded ``skipped`` (``dst_duplicate``);
+- occurrences Temporal dropped because they were older than its catch-up window are recorded as
+  one ``missed`` run with their count, counted from the last thing known to have happened to the
+  schedule (its last recorded occurrence, or a change to it, its install or its tenant);
+- a fire that is itself stale (older than the window, or with a newer occurrence already due) is
+  counted missed, so that only the newest occurrence within the window runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from extsched.domain.cron import next_occurrence
+from extsched.domain.runs import DueOccurrence
+
+MISSED_COUNT_CAP = 1000
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class FireJudgement:
+    due: DueOccurrence  # what to record (run_for None: nothing runs)
+    dst_duplicate: bool  # record the fire itself as skipped (dst_duplicate)
+
+
+def expected(cron: str, timezone: str, instant: datetime) -> bool:
+    """Whether ``instant`` is an occurrence of the schedule by extsched's own cron engine."""
+    return next_occurrence(cron, timezone, instant - _TICK) == instant
+
+
+def judge(
+    *,
+    tenant_id: str,
+    install_id: str,
+    schedule_id: str,
+    cron: str,
+    timezone: str,
+    fired_for: datetime,
+    since: datetime,
+    now: datetime,
+    window: timedelta,
+) -> FireJudgement:
+    cutoff = now - window  # occurrences before this are too old to run
+    missed: list[datetime] = []
+    capped = False
+    t = next_occurrence(cron, timezone, since)
+    while t < fired_for and t < cutoff:
+        if len(missed) >= MISSED_COUNT_CAP:
+            capped = True
+            break
+        missed.append(t)
+        t = next_occurrence(cron, timezone, t)
+    wanted = expected(cron, timezone, fired_for)
+    run_for: datetime | None = fired_for if wanted else None
+    if run_for is not None and (
+        run_for < cutoff or next_occurrence(cron, timezone, run_for) <= now
+    ):
+        missed.append(run_for)  # stale: a newer occurrence is due, or this one is too old
+        run_for = None
+    due = DueOccurrence(
+        tenant_id=tenant_id,
+        install_id=install_id,
+        schedule_id=schedule_id,
+        run_for=run_for,
+        missed_first=missed[0] if missed else None,
+        missed_last=missed[-1] if len(missed) > 1 and not capped else None,
+        missed_count=len(missed),
+        missed_capped=capped,
+    )
+    return FireJudgement(due, dst_duplicate=not wanted)
