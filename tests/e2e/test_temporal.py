@@ -1,0 +1,178 @@
+"""The service on Temporal, over real HTTP: a real dev server fires the schedules, the Temporal
+worker runs in the service's process, the Runner is real HTTP. The same scenario on the embedded
+backend gives the same answers and the same run records."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, ScheduleBackfill, ScheduleOverlapPolicy
+
+from extsched.api.app import create_app
+from extsched.backends.base import schedule_key
+from extsched.backends.temporal.dev_server import DevServer
+from extsched.config import Settings
+from extsched.domain.invocation import iso_z
+from tests.conftest import JWT_SECRET, Personas
+from tests.support.runner_stub import RunnerStub, runner_stub
+from tests.support.seed import content_hash, install, publish
+from tests.support.served import Served, serve
+from tests.support.temporal import task_queue
+
+pytestmark = pytest.mark.temporal
+
+ENDPOINTS = [
+    {"method": "POST", "path": "/echo", "handler": "builtin:echo"},
+    {"method": "POST", "path": "/fail", "handler": "builtin:fail"},
+]
+BASE = "/api/extensions/acme.sample/schedules"
+DONE = ("success", "error", "timeout", "skipped", "missed")
+
+
+def settings_for(
+    tmp: Path, backend: str, server: DevServer | None, runner_url: str, queue: str = ""
+) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp}/{backend}.db",
+        jwt_secret=JWT_SECRET,
+        backend=backend,  # type: ignore[arg-type]
+        runner_base_url=runner_url,
+        gateway_timeout_ms=5000,
+        temporal_address=server.address if server else None,
+        temporal_task_queue=queue or "extsched",
+    )
+
+
+@pytest.fixture
+async def on_temporal(
+    tmp_path: Path, temporal_server: DevServer
+) -> AsyncIterator[tuple[Served, RunnerStub]]:
+    async with runner_stub() as stub:
+        settings = settings_for(tmp_path, "temporal", temporal_server, stub.url, task_queue())
+        async with serve(create_app(settings)) as served:
+            yield served, stub
+
+
+async def first_run(served: Served, personas: Personas, schedule_id: str) -> dict[str, Any]:
+    """The schedule's first run once it has ended."""
+    deadline = time.monotonic() + 30
+    while True:
+        r = await served.client.get(f"{BASE}/{schedule_id}/runs", headers=personas.admin_a.headers)
+        runs = r.json()["runs"]
+        if runs and runs[-1]["status"] in DONE:
+            return dict(runs[-1])
+        assert time.monotonic() < deadline, runs
+        await asyncio.sleep(0.1)
+
+
+async def sample(served: Served, personas: Personas, version: str = "1.0.0") -> dict[str, str]:
+    published = await publish(served.client, personas.operator, endpoints=ENDPOINTS)
+    await install(served.client, personas.admin_a, published["registryId"])
+    return {f"{e['method']} {e['path']}": e["id"] for e in published["endpoints"]}
+
+
+async def test_a_schedule_fires_on_temporal_with_the_runner_request_of_the_contract(
+    on_temporal: tuple[Served, RunnerStub], personas: Personas, temporal_server: DevServer
+) -> None:
+    served, stub = on_temporal
+    endpoints = await sample(served, personas)
+    occurrence = (datetime.now(UTC) - timedelta(minutes=2)).replace(second=0, microsecond=0)
+    cron = f"{occurrence.minute} {occurrence.hour} * * *"
+    r = await served.client.post(
+        BASE,
+        json={"endpointId": endpoints["POST /echo"], "cron": cron, "payloadJson": {"n": 1}},
+        headers=personas.admin_a.headers,
+    )
+    assert r.status_code == 201, r.text
+    schedule = r.json()
+    key = schedule_key("tenant-a", schedule["installId"], schedule["id"])
+    client = await Client.connect(temporal_server.address)
+    handle = client.get_schedule_handle(key)
+    described = await handle.describe()
+    assert described.schedule.spec.time_zone_name == "UTC"
+    # Fire the occurrence two minutes ago now, as Temporal would after a short outage.
+    await handle.backfill(
+        ScheduleBackfill(
+            start_at=occurrence - timedelta(seconds=30),
+            end_at=occurrence + timedelta(seconds=30),
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+        )
+    )
+    run = await first_run(served, personas, schedule["id"])
+    [call] = stub.calls
+    assert (run["trigger"], run["status"], run["attempt"], run["httpStatus"]) == (
+        "schedule",
+        "success",
+        1,
+        200,
+    )
+    assert run["scheduledFor"] == iso_z(occurrence)
+    h, body = call["headers"], call["body"]
+    assert (h["x-idempotency-key"], h["x-request-id"]) == (run["id"], f"{run['id']}.1")
+    assert (h["x-alga-tenant"], h["x-alga-extension"]) == ("tenant-a", schedule_registry(body))
+    ctx = body["context"]
+    assert (ctx["trigger"], ctx["schedule_id"], ctx["run_id"], ctx["attempt"]) == (
+        "schedule",
+        schedule["id"],
+        run["id"],
+        1,
+    )
+    assert (ctx["scheduled_for"], ctx["content_hash"]) == (iso_z(occurrence), content_hash("1.0.0"))
+    assert (body["http"]["method"], body["http"]["path"]) == ("POST", "/echo")
+    assert body["http"]["headers"]["x-alga-trigger"] == "schedule"
+    assert json.loads(base64.b64decode(body["http"]["body_b64"])) == {"n": 1}
+    assert "user" not in body
+
+
+def schedule_registry(body: dict[str, Any]) -> str:
+    return str(body["context"]["extension_id"])
+
+
+async def test_pausing_stops_the_fires_and_deleting_removes_the_temporal_schedule(
+    on_temporal: tuple[Served, RunnerStub], personas: Personas, temporal_server: DevServer
+) -> None:
+    served, stub = on_temporal
+    endpoints = await sample(served, personas)
+    occurrence = (datetime.now(UTC) - timedelta(minutes=2)).replace(second=0, microsecond=0)
+    r = await served.client.post(
+        BASE,
+        json={
+            "endpointId": endpoints["POST /echo"],
+            "cron": f"{occurrence.minute} {occurrence.hour} * * *",
+        },
+        headers=personas.admin_a.headers,
+    )
+    schedule = r.json()
+    key = schedule_key("tenant-a", schedule["installId"], schedule["id"])
+    client = await Client.connect(temporal_server.address)
+    handle = client.get_schedule_handle(key)
+    r = await served.client.patch(
+        f"{BASE}/{schedule['id']}", json={"enabled": False}, headers=personas.admin_a.headers
+    )
+    assert (r.status_code, r.json()["nextRunAt"]) == (200, None)
+    assert (await handle.describe()).schedule.state.paused
+    # A backfill goes through even a paused Temporal schedule: the run checks stop it.
+    await handle.backfill(
+        ScheduleBackfill(
+            start_at=occurrence - timedelta(seconds=30),
+            end_at=occurrence + timedelta(seconds=30),
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+        )
+    )
+    run = await first_run(served, personas, schedule["id"])
+    assert (run["status"], run["skipReason"]) == ("skipped", "schedule_disabled")
+    assert stub.calls == []
+    r = await served.client.delete(f"{BASE}/{schedule['id']}", headers=personas.admin_a.headers)
+    assert r.status_code == 204
+    from temporalio.service import RPCError
+
+    with pytest.raises(RPCError):
+        await handle.describe()
