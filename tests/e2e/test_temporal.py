@@ -22,6 +22,7 @@ from extsched.backends.temporal.dev_server import DevServer
 from extsched.config import Settings
 from extsched.domain.invocation import iso_z
 from tests.conftest import JWT_SECRET, Personas
+from tests.support.postgres import free_port
 from tests.support.runner_stub import RunnerStub, runner_stub
 from tests.support.seed import content_hash, install, publish
 from tests.support.served import Served, serve
@@ -176,3 +177,117 @@ async def test_pausing_stops_the_fires_and_deleting_removes_the_temporal_schedul
 
     with pytest.raises(RPCError):
         await handle.describe()
+
+
+async def scenario(served: Served, personas: Personas) -> dict[str, Any]:
+    """Run-now, a retryable and a permanent failure, disable/enable, delete and a blocked and a
+    forced remap, through the API; what each step answered and recorded, ids left out."""
+    h = personas.admin_a.headers
+    seen: dict[str, Any] = {}
+    published = await publish(served.client, personas.operator, endpoints=ENDPOINTS)
+    await install(served.client, personas.admin_a, published["registryId"])
+    ids = {f"{e['method']} {e['path']}": e["id"] for e in published["endpoints"]}
+
+    async def schedule(name: str, endpoint: str, **extra: Any) -> dict[str, Any]:
+        body = {"name": name, "endpointId": ids[endpoint], "cron": "0 3 * * *", **extra}
+        r = await served.client.post(BASE, json=body, headers=h)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def run_now(s: dict[str, Any]) -> dict[str, Any]:
+        r = await served.client.post(f"{BASE}/{s['id']}/run-now", headers=h)
+        assert r.status_code == 202, r.text
+        run = await first_run(served, personas, s["id"])
+        keep = ("trigger", "status", "skipReason", "attempt", "maxAttempts", "httpStatus", "error")
+        return {k: run[k] for k in keep}
+
+    echo = await schedule("echo", "POST /echo", payloadJson={"n": 1})
+    seen["echo"] = await run_now(echo)
+    server_error = await schedule("503", "POST /fail", payloadJson={"status": 503}, maxAttempts=1)
+    seen["503"] = await run_now(server_error)
+    gone = await schedule("404", "POST /fail", payloadJson={"status": 404})
+    seen["404"] = await run_now(gone)
+    r = await served.client.get(f"{BASE}/{gone['id']}", headers=h)
+    seen["after failure"] = {k: r.json()[k] for k in ("lastRunStatus", "consecutiveFailures")}
+
+    r = await served.client.post("/api/v1/extensions/acme.sample/disable", headers=h)
+    seen["disable"] = r.status_code
+    r = await served.client.post(f"{BASE}/{echo['id']}/run-now", headers=h)
+    seen["run-now while disabled"] = (r.status_code, r.json()["code"])
+    r = await served.client.get(f"{BASE}/{echo['id']}", headers=h)
+    seen["next run while disabled"] = r.json()["nextRunAt"]
+    r = await served.client.post("/api/v1/extensions/acme.sample/enable", headers=h)
+    seen["enable"] = r.status_code
+
+    v2 = await publish(
+        served.client,
+        personas.operator,
+        registry_id=published["registryId"],
+        version="2.0.0",
+        endpoints=ENDPOINTS[:1],
+    )
+    assert v2["version"] == "2.0.0"
+    update = {"registryId": published["registryId"], "version": "2.0.0"}
+    r = await served.client.post("/api/v1/extensions/update", json=update, headers=h)
+    seen["blocked update"] = (
+        r.status_code,
+        r.json()["code"],
+        sorted(m["name"] for m in r.json()["missing"]),
+    )
+    r = await served.client.post(
+        "/api/v1/extensions/update", json={**update, "disableMissingSchedules": True}, headers=h
+    )
+    seen["forced update"] = r.status_code
+    r = await served.client.get(BASE, headers=h)
+    seen["after update"] = sorted(
+        (s["name"], s["enabled"], s["disabledReason"], s["endpointPath"])
+        for s in r.json()["schedules"]
+    )
+    backend = served.app.state.services.backend
+    key = schedule_key("tenant-a", echo["installId"], server_error["id"])
+    described = await backend.describe(key)
+    seen["disabled one on the backend"] = described is not None and described.paused
+    r = await served.client.delete(f"{BASE}/{echo['id']}", headers=h)
+    seen["delete"] = r.status_code
+    seen["deleted on the backend"] = await backend.describe(
+        schedule_key("tenant-a", echo["installId"], echo["id"])
+    )
+    return seen
+
+
+async def test_the_service_answers_and_records_the_same_on_temporal_as_on_embedded(
+    tmp_path: Path, temporal_server: DevServer, personas: Personas
+) -> None:
+    results = {}
+    for backend in ("embedded", "temporal"):
+        runner_url = f"http://127.0.0.1:{free_port()}"
+        server = temporal_server if backend == "temporal" else None
+        settings = settings_for(tmp_path, backend, server, runner_url, task_queue())
+        async with serve(create_app(settings, dev_runner=True)) as served:
+            results[backend] = await scenario(served, personas)
+    assert results["temporal"] == results["embedded"]
+    seen = results["temporal"]
+    assert seen["echo"] == {
+        "trigger": "run_now",
+        "status": "success",
+        "skipReason": None,
+        "attempt": 1,
+        "maxAttempts": 3,
+        "httpStatus": 200,
+        "error": None,
+    }
+    assert (seen["503"]["status"], seen["503"]["httpStatus"]) == ("error", 503)
+    assert (seen["404"]["status"], seen["404"]["attempt"], seen["404"]["httpStatus"]) == (
+        "error",
+        1,
+        404,
+    )
+    assert seen["run-now while disabled"] == (409, "EXTENSION_DISABLED")
+    assert seen["blocked update"] == (409, "SCHEDULE_REMAP_FAILED", ["404", "503"])
+    assert seen["after update"] == [
+        ("404", False, "endpoint_missing_after_update", "/fail"),
+        ("503", False, "endpoint_missing_after_update", "/fail"),
+        ("echo", True, None, "/echo"),
+    ]
+    assert seen["disabled one on the backend"] is True
+    assert (seen["delete"], seen["deleted on the backend"]) == (204, None)
