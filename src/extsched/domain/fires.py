@@ -4,7 +4,9 @@ Temporal evaluates the cron expression itself and fires at times of its choosing
 each fire by its own rules so that both backends produce the same records (SPEC §5, §7.2):
 
 - a fire the cron engine does not expect for that wall time (Temporal's second pass over a local
-  time that happens twice at a fall-back) is recorded ``skipped`` (``dst_duplicate``);
+  time that happens twice at a fall-back) is recorded ``skipped`` (``dst_duplicate``), unless the
+  first pass was not fired at all (Temporal fires only the second in some zones): then it runs,
+  for the wall time's occurrence, which is the first pass;
 - occurrences Temporal dropped because they were older than its catch-up window are recorded as
   one ``missed`` run with their count, counted from the last thing known to have happened to the
   schedule (its last recorded occurrence, or a change to it, its install or its tenant);
@@ -15,7 +17,8 @@ each fire by its own rules so that both backends produce the same records (SPEC 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from extsched.domain.cron import next_occurrence
 from extsched.domain.runs import DueOccurrence
@@ -33,6 +36,16 @@ class FireJudgement:
 def expected(cron: str, timezone: str, instant: datetime) -> bool:
     """Whether ``instant`` is an occurrence of the schedule by extsched's own cron engine."""
     return next_occurrence(cron, timezone, instant - _TICK) == instant
+
+
+def first_pass(timezone: str, instant: datetime) -> datetime | None:
+    """The first instant of ``instant``'s wall time when ``instant`` is its second pass (a
+    fall-back repeat); None otherwise."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    if local.fold == 0:
+        return None
+    first = local.replace(fold=0)
+    return first.astimezone(UTC) if first.utcoffset() != local.utcoffset() else None
 
 
 def judge(
@@ -59,10 +72,18 @@ def judge(
         t = next_occurrence(cron, timezone, t)
     wanted = expected(cron, timezone, fired_for)
     run_for: datetime | None = fired_for if wanted else None
-    if run_for is not None and (
-        run_for < cutoff or next_occurrence(cron, timezone, run_for) <= now
-    ):
-        missed.append(run_for)  # stale: a newer occurrence is due, or this one is too old
+    stand_in = None if wanted else first_pass(timezone, fired_for)
+    if stand_in is not None and stand_in > since and expected(cron, timezone, stand_in):
+        # Temporal fired only the second pass over a wall time that happens twice (as it does
+        # in some zones): that fire stands for the wall time's occurrence, which is the first.
+        run_for, wanted = stand_in, True
+        if stand_in in missed:
+            missed.remove(stand_in)
+    elif run_for is not None and run_for < cutoff:
+        missed.append(run_for)  # too old to run
+        run_for = None
+    if run_for is not None and next_occurrence(cron, timezone, run_for) <= now:
+        missed.append(run_for)  # stale: a newer occurrence is due already
         run_for = None
     due = DueOccurrence(
         tenant_id=tenant_id,
