@@ -1,0 +1,122 @@
+"""The reconciler against a real Temporal: what is missing is created, what drifted is fixed,
+what the database does not know is deleted; an embedded database switched to Temporal gets its
+Temporal schedules from one reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import Client, ScheduleUpdate, ScheduleUpdateInput
+
+from extsched.backends.base import ScheduleSpec, schedule_key
+from extsched.backends.temporal.dev_server import DevServer
+from extsched.backends.temporal.job_runner import TemporalJobRunner
+from extsched.clock import SystemClock
+from extsched.config import Settings
+from extsched.services.caller import Caller
+from extsched.services.container import Services
+from extsched.services.inputs import Given
+from extsched.store.db import Database
+from tests.support.temporal import delete_all, job_runner, task_queue
+
+pytestmark = pytest.mark.temporal
+CALLER = Caller("tenant-r", "rita")
+
+
+@pytest.fixture
+async def client(temporal_server: DevServer) -> AsyncIterator[Client]:
+    connected = await Client.connect(temporal_server.address)
+    await delete_all(connected)
+    yield connected
+    await delete_all(connected)
+
+
+async def seeded(db_url: str, backend: Any = None) -> tuple[Services, list[str]]:
+    """Three schedules of one install, the third disabled."""
+    db = Database(db_url)
+    svc = Services.build(Settings(database_url=db_url), db, SystemClock(), backend)
+    ext = await svc.registry.create_extension("acme", "rec")
+    manifest = {"api": {"endpoints": [{"method": "POST", "path": "/x", "handler": "h"}]}}
+    _, [endpoint] = await svc.registry.publish_version(
+        ext.id, version="1", content_hash="sha256:" + "1" * 64, manifest=manifest
+    )
+    view = await svc.installs.install(CALLER, registry_id=ext.id, version="1")
+    keys = []
+    for i, cron in enumerate(("0 1 * * *", "0 2 * * *", "0 3 * * *")):
+        body = {"endpointId": endpoint.id, "cron": cron, "enabled": i < 2}
+        created = await svc.schedules.create(CALLER, view.install.id, Given(body))
+        keys.append(schedule_key(CALLER.tenant_id, view.install.id, created.schedule.id))
+    return svc, keys
+
+
+async def settle(runner: TemporalJobRunner, count: int) -> None:
+    for _ in range(100):
+        if len(await runner.list_keys()) == count:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
+    db_url: str, client: Client
+) -> None:
+    runner = job_runner(client, task_queue())
+    svc, keys = await seeded(db_url, runner)
+    try:
+        await settle(runner, 3)
+        assert (await runner.describe(keys[2])).paused  # type: ignore[union-attr]
+        await client.get_schedule_handle(keys[0]).delete()  # lost on Temporal's side
+
+        async def drift(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule = update.description.schedule
+            schedule.state.note = "0 5 * * *|UTC|0"
+            schedule.spec.cron_expressions = ["0 5 * * *"]
+            schedule.spec.calendars = []
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(keys[1]).update(drift)
+        orphan = schedule_key(CALLER.tenant_id, "gone-install", "gone-schedule")
+        await runner.ensure_schedule(orphan, ScheduleSpec("0 4 * * *", "UTC", 0), paused=False)
+        await settle(runner, 3)  # one deleted, one orphan added
+
+        changes = await svc.reconciler.run()
+        assert sorted((c.action, c.key) for c in changes) == sorted(
+            [("create", keys[0]), ("update", keys[1]), ("delete", orphan)]
+        )
+        await settle(runner, 3)
+        assert sorted(await runner.list_keys()) == sorted(keys)
+        for key, cron in zip(keys, ("0 1 * * *", "0 2 * * *", "0 3 * * *"), strict=True):
+            described = await runner.describe(key)
+            assert described is not None and described.spec.cron == cron
+        assert await svc.reconciler.run() == []  # nothing left to do
+    finally:
+        await svc.close()
+        await svc.db.dispose()
+
+
+async def test_an_embedded_database_switched_to_temporal_gets_its_schedules_from_reconcile(
+    db_url: str, client: Client
+) -> None:
+    embedded, keys = await seeded(db_url)
+    await embedded.close()
+    await embedded.db.dispose()
+    runner = job_runner(client, task_queue())
+    db = Database(db_url)
+    svc = Services.build(Settings(database_url=db_url), db, SystemClock(), runner)
+    try:
+        assert await runner.list_keys() == []
+        changes = await svc.reconciler.run()
+        assert sorted((c.action, c.key) for c in changes) == sorted(("create", k) for k in keys)
+        await settle(runner, 3)
+        states = await runner.snapshot()
+        assert [states[k].paused for k in keys] == [False, False, True]
+        assert [states[k].cron for k in keys] == ["0 1 * * *", "0 2 * * *", "0 3 * * *"]
+        described = await runner.describe(keys[0])
+        assert described is not None
+        assert described.next_fire_times[0] - described.next_fire_times[1] == -timedelta(days=1)
+    finally:
+        await svc.close()
+        await db.dispose()
