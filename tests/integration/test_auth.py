@@ -133,7 +133,7 @@ async def test_auth_errors_come_before_validation_errors(
 async def test_health_and_openapi_need_no_credential(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     r = await client.get("/readyz")
-    assert (r.status_code, r.json()["checks"]) == (200, {"database": "ok"})
+    assert (r.status_code, r.json()["checks"]) == (200, {"database": "ok", "backend": "ok"})
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/extensions/install" in spec["paths"]
     assert "/api/extensions/{extension_id}/endpoints" in spec["paths"]

@@ -1,4 +1,4 @@
-"""Readiness reports the database and every background loop."""
+"""Readiness reports the database, the backend and every background loop."""
 
 from __future__ import annotations
 
@@ -26,9 +26,21 @@ async def test_readiness_names_a_loop_that_is_down_until_it_runs_again(
     assert r.status_code == 503
     assert r.json()["checks"] == {
         "database": "ok",
+        "backend": "ok",
         "loop:sync": "ok",
         "loop:dispatcher": "down, restarting: RuntimeError: lost its way",
     }
     await loops.stop()
     r = await client.get("/readyz")
     assert (r.status_code, r.json()["status"]) == (200, "ready")
+
+
+async def test_readiness_reports_a_backend_that_cannot_be_reached(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    app.state.services.backend.fail_next = 1
+    r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["backend"] == "error: memory backend: injected failure on ping"
+    r = await client.get("/readyz")
+    assert (r.status_code, r.json()["checks"]["backend"]) == (200, "ok")

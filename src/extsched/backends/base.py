@@ -139,6 +139,10 @@ class JobRunner(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
         """Release connections; the default has none."""
 
+    async def ping(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Raise BackendError when the backend cannot be reached. The default (a backend inside
+        this process or the service's own database) has nothing of its own to reach."""
+
     async def ensure_in(
         self,
         conn: AsyncConnection,

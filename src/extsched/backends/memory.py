@@ -35,6 +35,9 @@ class MemoryJobRunner(JobRunner):
             self.fail_next -= 1
             raise BackendError(f"memory backend: injected failure on {op}")
 
+    async def ping(self) -> None:
+        self._enter("ping", "")
+
     async def ensure_schedule(self, key: str, spec: ScheduleSpec, *, paused: bool) -> None:
         self._enter("ensure", key)
         self.schedules[key] = (spec, paused)

@@ -131,7 +131,7 @@ class Services:
             lifecycle=LifecycleService(db, clock, installs, sync, backend),
             reconciler=Reconciler(db, backend),
             admin=AdminService(db, clock, sync, tenants),
-            observer=Observer(db, clock, metrics, loops),
+            observer=Observer(db, backend, clock, metrics, loops),
             loops=loops,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from extsched.backends.base import BackendError, JobRunner
 from extsched.clock import Clock
 from extsched.domain.runs import schedule_state
 from extsched.loops import Supervisor
@@ -16,8 +17,11 @@ STATES = ("enabled", "disabled", "paused")
 
 
 class Observer:
-    def __init__(self, db: Database, clock: Clock, metrics: Metrics, loops: Supervisor) -> None:
+    def __init__(
+        self, db: Database, backend: JobRunner, clock: Clock, metrics: Metrics, loops: Supervisor
+    ) -> None:
         self.db = db
+        self.backend = backend
         self.clock = clock
         self.metrics = metrics
         self.loops = loops
@@ -30,6 +34,11 @@ class Observer:
             checks["database"] = "ok"
         except Exception as exc:  # readiness reports any failure rather than raising it
             checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await self.backend.ping()
+            checks["backend"] = "ok"
+        except BackendError as exc:
+            checks["backend"] = f"error: {exc}"
         for name in self.loops.tasks:
             reason = self.loops.down.get(name)
             checks[f"loop:{name}"] = "ok" if reason is None else f"down, restarting: {reason}"

@@ -205,6 +205,14 @@ class TemporalJobRunner(JobRunner):
     async def list_keys(self, prefix: str = KEY_PREFIX) -> list[str]:
         return sorted(await self.snapshot(prefix))
 
+    async def ping(self) -> None:
+        try:
+            healthy = await self.client.service_client.check_health(timeout=self.call_timeout)
+        except RPCError as exc:
+            raise BackendError(f"temporal: {exc.message}") from exc
+        if not healthy:
+            raise BackendError("temporal: the workflow service is not serving")
+
     @staticmethod
     async def _call(pending: Awaitable[None]) -> None:
         try:
