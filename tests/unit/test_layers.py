@@ -42,6 +42,14 @@ def test_backends_never_import_services() -> None:
     assert offending("backends", ("extsched.services", "extsched.api")) == []
 
 
+def test_temporal_workflows_import_only_what_keeps_them_deterministic() -> None:
+    # The worker runs them outside Temporal's sandbox, so nothing that does I/O or reads the
+    # clock may be in reach of the workflow module.
+    allowed = ("__future__", "dataclasses", "datetime", "temporalio")
+    found = imports(PACKAGE / "backends" / "temporal" / "workflows.py")
+    assert found and sorted(n for n in found if not n.startswith(allowed)) == []
+
+
 def test_domain_imports_no_other_layer_and_no_database() -> None:
     layers = ("extsched.services", "extsched.store", "extsched.backends", "extsched.api")
     assert offending("domain", (*layers, "sqlalchemy")) == []

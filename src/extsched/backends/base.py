@@ -125,8 +125,10 @@ class JobRunner(abc.ABC):
         """Remove ``key``; succeeds when it is already gone."""
 
     @abc.abstractmethod
-    async def trigger(self, key: str, run: TriggerRequest) -> None:
-        """Execute the already-recorded run ``run`` of ``key`` once, now. Idempotent per run id."""
+    async def trigger(self, key: str, run: TriggerRequest) -> bool:
+        """Execute the already-recorded run ``run`` of ``key`` once, when it is due. Idempotent per
+        run id: True when this call handed the run over, False when it already had been (or
+        when the backend's queue is the database itself, so there is nothing to hand over)."""
 
     @abc.abstractmethod
     async def describe(self, key: str) -> BackendSchedule | None:

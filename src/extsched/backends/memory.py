@@ -56,10 +56,12 @@ class MemoryJobRunner(JobRunner):
         self._enter("delete", key)
         self.schedules.pop(key, None)
 
-    async def trigger(self, key: str, run: TriggerRequest) -> None:
+    async def trigger(self, key: str, run: TriggerRequest) -> bool:
         self._enter("trigger", key)
-        if all(r.run_id != run.run_id for _, r in self.triggered):
-            self.triggered.append((key, run))
+        if any(r.run_id == run.run_id for _, r in self.triggered):
+            return False
+        self.triggered.append((key, run))
+        return True
 
     async def describe(self, key: str) -> BackendSchedule | None:
         found = self.schedules.get(key)

@@ -2,7 +2,9 @@
 
 Desired state comes from the database alone: every schedule has a backend entry with its cron, time
 zone and jitter, paused unless it fires (``domain.runs.firing``). Entries the database does not
-know are orphans and are deleted.
+know are orphans and are deleted. Every unfinished run is handed to the backend (``trigger``, a
+no-op for a run it already has), so runs queued under another backend, or whose execution was
+lost, still run.
 """
 
 from __future__ import annotations
@@ -10,9 +12,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from extsched.backends.base import KEY_PREFIX, JobRunner, State, parse_key, schedule_key, spec_for
+from extsched.backends.base import (
+    KEY_PREFIX,
+    JobRunner,
+    State,
+    TriggerRequest,
+    parse_key,
+    schedule_key,
+    spec_for,
+)
 from extsched.domain.runs import firing
 from extsched.store.db import Database
+from extsched.store.run_queue import RunQueue
 from extsched.store.schedule_fleet import ScheduleFleet
 
 log = logging.getLogger(__name__)
@@ -21,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Change:
     key: str
-    action: str  # "create" | "update" | "pause" | "resume" | "delete"
+    action: str  # "create" | "update" | "pause" | "resume" | "delete" | "adopt"
     detail: str
 
     def as_dict(self) -> dict[str, str]:
@@ -64,11 +75,23 @@ class Reconciler:
                 t, i, s = parse_key(key)
                 spec = spec_for(t, i, s, want.cron, want.timezone, want.jitter_seconds)
                 await self.backend.ensure_schedule(key, spec, paused=want.paused)
+        if not dry_run:  # whether the backend has a run is known only by handing it over
+            changes += await self._adopt(tenant_id)
         for c in changes:
             log.info(
                 "reconcile %s %s: %s%s", c.action, c.key, c.detail, " (dry run)" if dry_run else ""
             )
         return changes
+
+    async def _adopt(self, tenant_id: str | None) -> list[Change]:
+        async with self.db.connect() as conn:
+            runs = await RunQueue(conn).unfinished(tenant_id)
+        adopted = []
+        for r in runs:
+            key = schedule_key(r.tenant_id, r.install_id, r.schedule_id)
+            if await self.backend.trigger(key, TriggerRequest(r.tenant_id, r.run_id)):
+                adopted.append(Change(key, "adopt", f"run {r.run_id} had no execution"))
+        return adopted
 
     @staticmethod
     def _compare(key: str, want: State, have: State | None) -> Change | None:

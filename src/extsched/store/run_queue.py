@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +25,13 @@ from extsched.store.tables import tenant_extension_schedule_run as run_t
 from extsched.store.types import UtcDateTime
 
 RunKey = tuple[str, str]  # (tenant_id, run id)
+
+
+class UnfinishedRun(NamedTuple):
+    tenant_id: str
+    install_id: str
+    schedule_id: str
+    run_id: str
 
 
 def keyed(keys: Iterable[RunKey]) -> tuple[sa.ColumnElement[bool], ...]:
@@ -210,6 +217,15 @@ class RunQueue:
             return None
         value: datetime | None = row.next_attempt_at if row.status == "queued" else None
         return value or row.lease_expires_at
+
+    async def unfinished(self, tenant_id: str | None = None) -> list[UnfinishedRun]:
+        """Every queued or running run (of ``tenant_id``), for handing over to a backend."""
+        q = sa.select(run_t.c.tenant_id, run_t.c.install_id, run_t.c.schedule_id, run_t.c.id).where(
+            run_t.c.status.in_(("queued", "running"))
+        )
+        if tenant_id is not None:
+            q = q.where(run_t.c.tenant_id == tenant_id)
+        return [UnfinishedRun(*row) for row in await self.conn.execute(q.order_by(run_t.c.id))]
 
     async def queued_by_key(self, tenant_id: str, idempotency_key: str) -> str | None:
         """The id of the queued run recorded under ``idempotency_key``, if any."""

@@ -148,9 +148,10 @@ class EmbeddedJobRunner(JobRunner):
             await self.delete_in(conn, key, now=self.clock.now())
         self.notify_changed()
 
-    async def trigger(self, key: str, run: TriggerRequest) -> None:
+    async def trigger(self, key: str, run: TriggerRequest) -> bool:
         # The run row is already queued in this database; the worker only needs waking.
         self.runs_waiting.set()
+        return False
 
     async def describe(self, key: str) -> BackendSchedule | None:
         async with self.db.connect() as conn:

@@ -50,15 +50,17 @@ class Activities:
         return Recorded(self.job(*key) if key is not None else None)
 
     @activity.defn(name=ATTEMPT)
-    async def attempt(self, job: RunJob) -> str | None:
+    async def attempt(self, job: RunJob, lost: bool) -> str | None:
         """One attempt of the run; when to look at it again (RFC 3339), or None: it ended.
 
-        A try of this activity that died left the run running under its lease: once the lease
-        is over it is taken back here (the lost attempt recorded as abandoned) and retried."""
+        ``lost``: an earlier try of this activity died, leaving the run running under its lease;
+        once the lease is over it is taken back here (the lost attempt recorded as abandoned)
+        and retried."""
         key = (job.tenant_id, job.run_id)
         owner = activity.info().workflow_id or job.run_id
         now = self.clock.now()
-        await self.port.take_back(now, 100, set(), self.limits.lease_ttl)
+        if lost:
+            await self.port.take_back(now, 100, set(), self.limits.lease_ttl)
         leased = await self.port.lease(owner, now, now, now + self.limits.lease_ttl, 1, keys=[key])
         if not leased:  # not due yet, held by a try whose lease is not over, or ended
             pending = await self.port.pending_at(key)

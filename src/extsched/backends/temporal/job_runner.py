@@ -152,7 +152,7 @@ class TemporalJobRunner(JobRunner):
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise BackendError(f"temporal: {exc.message}") from exc
 
-    async def trigger(self, key: str, run: TriggerRequest) -> None:
+    async def trigger(self, key: str, run: TriggerRequest) -> bool:
         job = RunJob(
             run.tenant_id,
             run.run_id,
@@ -168,9 +168,10 @@ class TemporalJobRunner(JobRunner):
                 rpc_timeout=RPC_TIMEOUT,
             )
         except WorkflowAlreadyStartedError:
-            pass  # triggered before: the run has its workflow
+            return False  # triggered before: the run has its workflow
         except RPCError as exc:
             raise BackendError(f"temporal: {exc.message}") from exc
+        return True
 
     async def describe(self, key: str) -> BackendSchedule | None:
         try:

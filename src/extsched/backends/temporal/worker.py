@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from extsched.backends.temporal.activities import Activities
 from extsched.backends.temporal.workflows import FireWorkflow, RunWorkflow
@@ -23,6 +23,11 @@ def build_worker(
         max_concurrent_activities=concurrency,
         # Workflow tasks run in threads of their own; the activities are async on this loop.
         workflow_task_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),
+        # Temporal's sandbox re-imports the workflow module for every workflow it starts, which
+        # cost most of a worker's CPU in a burst (bench/RESULTS.md). The workflows are kept
+        # deterministic by the module's rules instead (tests/unit/test_layers.py checks its
+        # imports) and by replaying recorded histories (tests/integration/test_temporal_replay.py).
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
 
 

@@ -89,11 +89,12 @@ class RunWorkflow:
     async def run(self, job: RunJob) -> None:
         call = timedelta(seconds=job.call_timeout_seconds)
         lease = timedelta(seconds=job.lease_ttl_seconds)
+        lost = False
         while True:
             try:
                 retry_at: str | None = await workflow.execute_activity(
                     ATTEMPT,
-                    job,
+                    args=[job, lost],
                     start_to_close_timeout=call + timedelta(seconds=30),
                     # The attempt is recorded by the run pipeline; Temporal must not repeat it.
                     retry_policy=RetryPolicy(maximum_attempts=1),
@@ -102,6 +103,7 @@ class RunWorkflow:
                 # The attempt's worker went away (or the database did): the next try, once the
                 # lease has run out, takes the run back (the attempt recorded as abandoned).
                 await workflow.sleep(lease)
+                lost = True
                 continue
             if not retry_at:
                 return
