@@ -215,9 +215,14 @@ def due_instant(cfg: Config) -> datetime:
 
 
 async def watch(
-    procs: list[subprocess.Popen[bytes]], stub: Stub, n: int, due_at: datetime
+    procs: list[subprocess.Popen[bytes]],
+    stub: Stub,
+    n: int,
+    due_at: datetime,
+    server: int | None = None,
 ) -> dict[str, Any]:
-    """Idle CPU of ``procs`` until shortly before ``due_at``, then the burst as the stub saw it."""
+    """Idle CPU of ``procs`` until shortly before ``due_at``, then the burst as the stub saw it;
+    also the CPU the ``server`` process (a Temporal dev server) spent on the burst."""
     now = datetime.now(UTC)
     assert now < due_at - timedelta(seconds=12), "creation overran the due instant; rerun"
     try:
@@ -230,6 +235,7 @@ async def watch(
             for p, c0 in zip(procs, idle_from, strict=True)
         )
         cpu0 = [proc_cpu(p.pid) for p in procs]
+        server0 = proc_cpu(server) if server else 0.0
         deadline = time.monotonic() + (due_at - datetime.now(UTC)).total_seconds() + 300
         stats: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -240,6 +246,7 @@ async def watch(
         await asyncio.sleep(2)  # late duplicates would show up here
         stats = await stub.stats()
         cpu = sum(proc_cpu(p.pid) - c for p, c in zip(procs, cpu0, strict=True))
+        server_cpu = proc_cpu(server) - server0 if server else 0.0
         rss = max(proc_peak_rss_mb(p.pid) for p in procs)
     finally:
         for p in procs:
@@ -254,6 +261,7 @@ async def watch(
         "duplicates": stats["duplicates"],
         "missing": n - stats["unique_runs"],
         "cpu_s": round(cpu, 2),
+        "server_cpu_s": round(server_cpu, 1),
         "rss_mb": round(rss, 1),
         "idle_cpu_pct": round(idle_pct, 2),
     }
@@ -323,7 +331,8 @@ async def run_temporal(
             sys.executable, str(ROOT / "bench" / "temporal_raw.py"), "worker",
             "--address", server.address, "--task-queue", queue, "--stub", stub.url,
         ]  # fmt: skip
-        raw = await watch([subprocess.Popen(raw_cmd)], stub, cfg.due, due_at)  # noqa: ASYNC220
+        raw_worker = subprocess.Popen(raw_cmd)  # noqa: ASYNC220
+        raw = await watch([raw_worker], stub, cfg.due, due_at, server.process.pid)
         raw["fires_started_s"] = await started_by(client, temporal_raw.WORKFLOW, due_at)
     finally:
         server.stop()
@@ -357,7 +366,7 @@ async def run_temporal(
             subprocess.Popen([EXTSCHED, "worker"], env=env, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
             for _ in range(cfg.workers)
         ]
-        seen = await watch(procs, stub, cfg.due, due_at)
+        seen = await watch(procs, stub, cfg.due, due_at, server.process.pid)
         seen["fires_started_s"] = await started_by(backend.client, "extsched.fire", due_at)
         seen["runs_started_s"] = await started_by(backend.client, "extsched.run", due_at)
     finally:
@@ -471,15 +480,17 @@ def report(results: list[dict[str, Any]], api_s: float, command: str) -> None:
             "had started the last workflow of that kind):",
             "",
             "| config | dynamic config | plain: makespan s | plain: fires started | "
-            "extsched: makespan s | fires started | runs started | ÷ plain | dup | missing |",
-            "|" + "|".join(["---"] * 10) + "|",
+            "plain: server CPU s | plain: worker CPU s | extsched: makespan s | fires started | "
+            "runs started | server CPU s | worker CPU s | ÷ plain | dup | missing |",
+            "|" + "|".join(["---"] * 14) + "|",
         ]
         for r in on_temporal:
             raw = r["raw"]
             lines.append(
                 f"| {r['config']} | {r['settings']} | {raw['makespan']} | "
-                f"{raw['fires_started_s']} | {r['makespan']} | {r['fires_started_s']} | "
-                f"{r['runs_started_s']} | {r['makespan'] / raw['makespan']:.2f} | "
+                f"{raw['fires_started_s']} | {raw['server_cpu_s']} | {raw['cpu_s']} | "
+                f"{r['makespan']} | {r['fires_started_s']} | {r['runs_started_s']} | "
+                f"{r['server_cpu_s']} | {r['cpu_s']} | {r['makespan'] / raw['makespan']:.2f} | "
                 f"{r['duplicates']} | {r['missing']} |"
             )
     text = "\n".join(lines) + "\n"

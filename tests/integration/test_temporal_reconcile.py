@@ -122,8 +122,8 @@ async def test_an_embedded_database_switched_to_temporal_gets_its_schedules_and_
             assert sorted((c.action, c.key) for c in changes) == sorted(
                 [("create", k) for k in keys] + [("adopt", keys[0])]
             )
+            await settle(runner, 3)  # Temporal lists new schedules a moment later
             assert await svc.reconciler.run() == []  # the run is handed over once
-            await settle(runner, 3)
             states = await runner.snapshot()
             assert [states[k].paused for k in keys] == [False, False, True]
             assert [states[k].cron for k in keys] == ["0 1 * * *", "0 2 * * *", "0 3 * * *"]
