@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import httpx
 
-from tests.e2e.conftest import EXTSCHED
+from tests.e2e.conftest import EXTSCHED, demo_run_now
 
 
 def test_serve_migrates_sqlite_and_serves_health_openapi_and_demo_data(
@@ -32,28 +31,8 @@ def test_serve_migrates_sqlite_and_serves_health_openapi_and_demo_data(
     paths = {(e["method"], e["path"]) for e in r.json()["endpoints"]}
     assert ("POST", "/echo") in paths
     # The demo schedule exists and its first run (a run-now) goes through the dev runner.
-    headers = {"Authorization": f"Bearer {token}"}
-    schedules = httpx.get(f"{base}/api/extensions/extsched.sample/schedules", headers=headers)
-    [demo] = schedules.json()["schedules"]
-    assert demo["cron"] == "*/5 * * * *"
-    runs_url = f"{base}/api/extensions/extsched.sample/schedules/{demo['id']}/runs"
-    deadline = time.monotonic() + 20
-    while True:
-        # Only the run-now: near a 5-minute boundary the schedule's own occurrence may be listed.
-        runs = [
-            r
-            for r in httpx.get(runs_url, headers=headers).json()["runs"]
-            if r["trigger"] == "run_now"
-        ]
-        if runs and runs[0]["status"] not in ("queued", "running"):
-            break
-        assert time.monotonic() < deadline, runs
-        time.sleep(0.2)
-    assert (runs[0]["trigger"], runs[0]["status"], runs[0]["httpStatus"]) == (
-        "run_now",
-        "success",
-        200,
-    )
+    run = demo_run_now(base, env)
+    assert (run["trigger"], run["status"], run["httpStatus"]) == ("run_now", "success", 200)
     metrics = httpx.get(f"{base}/metrics").text
     assert 'extsched_runs_total{status="success",trigger="run_now"} 1.0' in metrics
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from extsched.backends.temporal.dev_server import DevServer
 from extsched.config import Settings
 from extsched.domain.invocation import iso_z
 from tests.conftest import JWT_SECRET, Personas
+from tests.e2e.conftest import demo_run_now, launched
 from tests.support.postgres import free_port
 from tests.support.runner_stub import RunnerStub, runner_stub
 from tests.support.seed import content_hash, install, publish
@@ -298,12 +300,6 @@ async def test_the_service_answers_and_records_the_same_on_temporal_as_on_embedd
 def test_the_demo_on_temporal_starts_its_own_dev_server_and_runs_the_demo_schedule(
     tmp_path: Path,
 ) -> None:
-    import os
-    import subprocess
-
-    from tests.e2e.conftest import EXTSCHED
-
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"},
         "EXTSCHED_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
@@ -312,50 +308,14 @@ def test_the_demo_on_temporal_starts_its_own_dev_server_and_runs_the_demo_schedu
         "TEMPORAL_TASK_QUEUE": task_queue(),
     }
     log = tmp_path / "demo.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [EXTSCHED, "demo", "--backend", "temporal", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with launched(["demo", "--backend", "temporal"], env, log, timeout=60) as base:
         printed = log.read_text()
         assert "Temporal dev server (in memory) at 127.0.0.1:" in printed
         assert "its web UI: http://127.0.0.1:" in printed
-        token = subprocess.run(
-            [EXTSCHED, "token", "--tenant", "demo"], env=env, capture_output=True, text=True
-        ).stdout.strip()
-        h = {"Authorization": f"Bearer {token}"}
-        [demo] = httpx.get(f"{base}/api/extensions/extsched.sample/schedules", headers=h).json()[
-            "schedules"
-        ]
-        runs_url = f"{base}/api/extensions/extsched.sample/schedules/{demo['id']}/runs"
-        while True:  # the demo's first run is a run-now, executed by the Temporal worker
-            runs = [
-                r
-                for r in httpx.get(runs_url, headers=h).json()["runs"]
-                if r["trigger"] == "run_now"
-            ]
-            if runs and runs[0]["status"] not in ("queued", "running"):
-                break
-            assert time.monotonic() < deadline, runs
-            time.sleep(0.2)
-        assert (runs[0]["status"], runs[0]["httpStatus"]) == ("success", 200)
+        # The demo's first run is a run-now, executed by the Temporal worker.
+        run = demo_run_now(base, env, timeout=60)
+        assert (run["status"], run["httpStatus"]) == ("success", 200)
         assert httpx.get(f"{base}/readyz").json()["checks"]["backend"] == "ok"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     # The dev server it started went with it.
     address = printed.split("Temporal dev server (in memory) at ", 1)[1].split(";", 1)[0]
     host, dev_port = address.rsplit(":", 1)
