@@ -222,7 +222,7 @@ async def test_after_two_hours_down_one_run_and_one_missed_record(world: World) 
     missed = runs[1]
     assert missed["error"] == (
         "missed 23 occurrences from 2027-01-04T09:05:00Z to 2027-01-04T10:55:00Z "
-        "(older than the catch-up window)"
+        "(after downtime only the newest occurrence within the catch-up window runs)"
     )
     assert len(world.stub.calls) == 2
     await world.at(at(11, 5))

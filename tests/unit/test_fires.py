@@ -17,7 +17,12 @@ def local(tz: str, *parts: int, fold: int = 0) -> datetime:
 
 
 def fired(
-    cron: str, tz: str, at: datetime, since: datetime, now: datetime | None = None
+    cron: str,
+    tz: str,
+    at: datetime,
+    since: datetime,
+    now: datetime | None = None,
+    last_recorded: datetime | None = None,
 ) -> FireJudgement:
     return judge(
         tenant_id="t",
@@ -29,6 +34,7 @@ def fired(
         since=since,
         now=now or at + timedelta(seconds=1),
         window=WINDOW,
+        last_recorded=last_recorded,
     )
 
 
@@ -60,12 +66,38 @@ def test_occurrences_older_than_the_window_become_one_missed_record() -> None:
     at = datetime(2027, 5, 3, 12, 0, tzinfo=UTC)
     j = fired("*/5 * * * *", "UTC", at, since=since, now=at + timedelta(seconds=30))
     assert j.due.run_for == at
-    # 10:05 up to 11:50: older than 11:50:30, the window's start; 11:55 Temporal still fires.
-    assert j.due.missed_count == 22
+    # 10:05 up to 11:55: the newest occurrence runs, every other one is missed.
+    assert j.due.missed_count == 23
     assert (j.due.missed_first, j.due.missed_last) == (
         datetime(2027, 5, 3, 10, 5, tzinfo=UTC),
-        datetime(2027, 5, 3, 11, 50, tzinfo=UTC),
+        datetime(2027, 5, 3, 11, 55, tzinfo=UTC),
     )
+    # Temporal's own catch-up fire for 11:55, arriving after 12:00 was recorded, adds nothing.
+    late = fired(
+        "*/5 * * * *", "UTC", at - timedelta(minutes=5), since=at, last_recorded=at, now=at
+    )
+    assert (late.due.run_for, late.due.missed_count, late.dst_duplicate) == (None, 0, False)
+
+
+def test_occurrences_inside_the_window_that_were_never_fired_are_counted_missed() -> None:
+    """After a short outage Temporal's catch-up (overlap SKIP) may fire only the latest
+    occurrence: the ones before it are missed, as the embedded backend records them."""
+    since = datetime(2027, 5, 3, 10, 0, tzinfo=UTC)  # 10:00 ran
+    at = datetime(2027, 5, 3, 10, 4, tzinfo=UTC)
+    j = fired("* * * * *", "UTC", at, since=since, last_recorded=since, now=at)
+    assert j.due.run_for == at
+    assert (j.due.missed_first, j.due.missed_last, j.due.missed_count) == (
+        since + timedelta(minutes=1),
+        since + timedelta(minutes=3),
+        3,
+    )
+
+
+def test_a_change_just_before_a_fire_is_handled_does_not_lose_the_fire() -> None:
+    at = datetime(2027, 5, 3, 10, 1, tzinfo=UTC)
+    changed = at + timedelta(milliseconds=50)  # e.g. the payload edited as the fire arrived
+    j = fired("* * * * *", "UTC", at, since=changed, last_recorded=at - timedelta(minutes=1))
+    assert (j.due.run_for, j.due.missed_count) == (at, 0)
 
 
 def test_a_fire_with_a_newer_occurrence_due_or_too_old_is_missed_not_run() -> None:

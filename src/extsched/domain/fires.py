@@ -7,9 +7,13 @@ each fire by its own rules so that both backends produce the same records (SPEC 
   time that happens twice at a fall-back) is recorded ``skipped`` (``dst_duplicate``), unless the
   first pass was not fired at all (Temporal fires only the second in some zones): then it runs,
   for the wall time's occurrence, which is the first pass;
-- occurrences Temporal dropped because they were older than its catch-up window are recorded as
-  one ``missed`` run with their count, counted from the last thing known to have happened to the
-  schedule (its last recorded occurrence, or a change to it, its install or its tenant);
+- occurrences Temporal did not fire (older than its catch-up window, or passed over by its
+  catch-up after an outage) are recorded as one ``missed`` run with their count, as the embedded
+  backend counts every occurrence it does not run; counted from the last thing known to have
+  happened to the schedule (its last recorded occurrence, or a change to it, its install or its
+  tenant);
+- a fire older than the schedule's newest recorded occurrence arrives late: that newer fire
+  already counted it, so it records nothing;
 - a fire that is itself stale (older than the window, or with a newer occurrence already due) is
   counted missed, so that only the newest occurrence within the window runs.
 """
@@ -59,12 +63,16 @@ def judge(
     since: datetime,
     now: datetime,
     window: timedelta,
+    last_recorded: datetime | None = None,
 ) -> FireJudgement:
+    if last_recorded is not None and fired_for < last_recorded:
+        nothing = DueOccurrence(tenant_id, install_id, schedule_id, run_for=None)
+        return FireJudgement(nothing, dst_duplicate=False)
     cutoff = now - window  # occurrences before this are too old to run
     missed: list[datetime] = []
     capped = False
     t = next_occurrence(cron, timezone, since)
-    while t < fired_for and t < cutoff:
+    while t < fired_for:
         if len(missed) >= MISSED_COUNT_CAP:
             capped = True
             break

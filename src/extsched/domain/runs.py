@@ -153,7 +153,7 @@ def occurrence_runs(item: DueOccurrence, max_attempts: int, busy: bool, now: dat
         )
         error = (
             f"missed {'more than ' if item.missed_capped else ''}{count} "
-            f"occurrence{'s' if count != 1 else ''} {span} (older than the catch-up window)"
+            f"occurrence{'s' if count != 1 else ''} {span} (after downtime only the newest occurrence within the catch-up window runs)"
         )
         runs.append(recorded(first, "missed", skip_reason="catchup_window", error=error))
     if item.run_for is not None:

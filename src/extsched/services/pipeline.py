@@ -115,6 +115,7 @@ class RunPipeline:
                 timezone=facts.timezone,
                 fired_for=scheduled_for,
                 since=facts.since,
+                last_recorded=facts.last_recorded,
                 now=now,
                 window=catchup_window,
             )

@@ -47,6 +47,7 @@ class FireFacts:
     cron: str
     timezone: str
     since: datetime  # the last thing known to have happened to it: an occurrence or a change
+    last_recorded: datetime | None  # its newest occurrence with a record
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,10 @@ class ScheduleFleet:
             return None
         install_id, cron, timezone, *times = row
         known = [_utc(t) for t in times if t is not None]
-        return FireFacts(install_id, cron, timezone, max(known))
+        last = times[-1]
+        return FireFacts(
+            install_id, cron, timezone, max(known), _utc(last) if last is not None else None
+        )
 
     async def count_using_endpoints(self, endpoint_ids: Sequence[str]) -> int:
         """Across tenants: schedules pointing at any of these endpoints (version delete guard)."""
