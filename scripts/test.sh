@@ -4,16 +4,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh test
 
+# The PostgreSQL tests start Debian's server themselves and the browser tests drive Debian's
+# chromium (through Playwright, which downloads no browser): make sure both are installed.
+missing=()
 if [ "${1:-}" != "--lint-only" ]; then
-  # The PostgreSQL tests start Debian's server themselves; make sure it is installed.
-  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ]; then
-      echo "Installing Debian's postgresql server for the tests..."
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    else
-      echo "PostgreSQL server missing: run 'sudo apt-get install postgresql' (needs root), then retry." >&2
-      exit 1
-    fi
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "Installing Debian's ${missing[*]} for the tests..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "Missing: run 'sudo apt-get install ${missing[*]}' (needs root), then retry." >&2
+    exit 1
   fi
 fi
 

@@ -16,6 +16,7 @@ from extsched.api import openapi
 from extsched.api.problems import install_handlers
 from extsched.api.routers import (
     admin,
+    docs,
     extensions,
     health,
     installs,
@@ -87,10 +88,13 @@ def create_app(
         description="Scheduled tasks for installed extensions.",
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.name,
+        docs_url=None,
+        redoc_url=None,
     )
     install_handlers(app)
-    for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin):
+    for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin, docs):
         app.include_router(module.router)
+    docs.mount_assets(app)
     document = functools.cache(lambda: openapi.build(app))
     app.openapi = document  # type: ignore[method-assign]
     return app
