@@ -218,3 +218,43 @@ async def test_every_install_change_is_audited_with_actor_and_changed_fields(
     assert page2["nextCursor"] is None
     r = await client.get("/api/tenant/audit", headers=personas.admin_b.headers)
     assert r.json()["entries"] == []
+
+
+async def test_a_tenant_lists_its_own_installs_with_slug_and_display_name(
+    client: httpx.AsyncClient, personas: Personas, published: dict[str, Any]
+) -> None:
+    inst = await install(client, personas.admin_a, published["registryId"])
+    r = await client.get("/api/v1/extensions", headers=personas.reader_a.headers)
+    assert r.status_code == 200
+    [listed] = r.json()["extensions"]
+    assert listed["id"] == inst["id"]
+    assert (listed["slug"], listed["displayName"], listed["version"]) == (
+        "acme.sample",
+        "Sample",
+        "1.0.0",
+    )
+    other = await client.get("/api/v1/extensions", headers=personas.admin_b.headers)
+    assert other.json() == {"extensions": []}
+
+
+async def test_versions_lists_what_the_install_may_move_to_newest_first(
+    client: httpx.AsyncClient, personas: Personas, published: dict[str, Any]
+) -> None:
+    registry_id = published["registryId"]
+    for version in ("1.1.0", "2.0.0"):
+        await publish(client, personas.operator, version=version, registry_id=registry_id)
+    await install(client, personas.admin_a, registry_id, version="1.1.0")
+    r = await client.get("/api/extensions/acme.sample/versions", headers=personas.reader_a.headers)
+    assert r.status_code == 200
+    listed = r.json()["versions"]
+    assert [(v["version"], v["current"]) for v in listed] == [
+        ("2.0.0", False),
+        ("1.1.0", True),
+        ("1.0.0", False),
+    ]
+    assert all(v["createdAt"].endswith("Z") for v in listed)
+    other = await client.get(
+        "/api/extensions/acme.sample/versions", headers=personas.admin_b.headers
+    )
+    assert other.status_code == 404
+    assert other.json()["code"] == "EXTENSION_NOT_INSTALLED"

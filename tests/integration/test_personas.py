@@ -44,6 +44,7 @@ def routes(installed: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | N
         ("PATCH", one, {"name": "renamed"}, True),
         ("GET", f"{one}/runs", None, False),
         ("GET", f"/api/extensions/{inst_id}/endpoints", None, False),
+        ("GET", f"/api/extensions/{inst_id}/versions", None, False),
         ("GET", f"/api/v1/extensions/{inst_id}", None, False),
         ("PUT", f"/api/v1/extensions/{inst_id}/config", {"config": {"k": "v"}}, True),
         ("PUT", f"/api/v1/extensions/{inst_id}/secrets", {"secrets": {"K": "v"}}, True),

@@ -12,7 +12,7 @@ from extsched.clock import Clock
 from extsched.domain.endpoints import unschedulable_reason
 from extsched.domain.install_config import InstallConfig, install_config
 from extsched.domain.json_rules import unknown_keys
-from extsched.domain.records import Endpoint, Install, Version
+from extsched.domain.records import Endpoint, Extension, Install, Version
 from extsched.errors import (
     AlreadyExists,
     ExtensionNotInstalled,
@@ -38,6 +38,21 @@ MAX_CONFIG_VALUE = 4000
 class InstallView:
     install: Install
     version: Version
+
+
+@dataclass(frozen=True)
+class InstalledExtension:
+    """An install with what the registry says of its extension, for the tenant's own listing."""
+
+    install: Install
+    version: Version
+    extension: Extension
+
+
+@dataclass(frozen=True)
+class VersionChoice:
+    version: Version
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -265,6 +280,25 @@ class InstallService:
                 {"names": sorted(secrets)},
                 now,
             )
+
+    async def installed(self, caller: Caller) -> list[InstalledExtension]:
+        """The tenant's installs, by extension slug."""
+        async with self.db.connect() as conn:
+            registry = RegistryRepo(conn)
+            found = []
+            for install in await InstallRepo(conn).list(caller.tenant_id):
+                view = await self._view(conn, install)
+                extension = await registry.get_extension(install.registry_id)
+                assert extension is not None, "an install always names an existing extension"
+                found.append(InstalledExtension(install, view.version, extension))
+        return sorted(found, key=lambda i: i.extension.slug)
+
+    async def versions(self, caller: Caller, extension_id: str) -> list[VersionChoice]:
+        """The published versions the install may move to, newest first, its own marked."""
+        async with self.db.connect() as conn:
+            install = await resolve_install(conn, caller.tenant_id, extension_id)
+            published = await RegistryRepo(conn).list_versions(install.registry_id)
+        return [VersionChoice(v, v.id == install.version_id) for v in reversed(published)]
 
     async def endpoints(self, caller: Caller, extension_id: str) -> list[EndpointView]:
         async with self.db.connect() as conn:

@@ -141,7 +141,11 @@ class RegistryRepo:
         return to_version(row) if row else None
 
     async def list_versions(self, registry_id: str) -> list[Version]:
-        q = ver_t.select().where(ver_t.c.registry_id == registry_id).order_by(ver_t.c.created_at)
+        q = (
+            ver_t.select()
+            .where(ver_t.c.registry_id == registry_id)
+            .order_by(ver_t.c.created_at, ver_t.c.id)
+        )
         return [to_version(r) for r in await self.conn.execute(q)]
 
     async def list_version_ids(self) -> list[str]:

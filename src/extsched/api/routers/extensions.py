@@ -1,4 +1,5 @@
-"""Routes on one installed extension: its endpoints (schedules build on this router)."""
+"""Routes on one installed extension: its endpoints and the versions it may move to (schedules
+build on this router)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 
 from extsched.api.deps import caller_for, services
 from extsched.api.schemas.base import reply
+from extsched.api.schemas.installs import VersionChoiceList, VersionChoiceOut
 from extsched.api.schemas.registry import EndpointList, EndpointOut
 from extsched.auth import EXTENSION_READ
 from extsched.services.caller import Caller
@@ -22,3 +24,9 @@ Svc = Annotated[Services, Depends(services)]
 async def endpoints(extension_id: str, caller: Reader, svc: Svc) -> Response:
     views = await svc.installs.endpoints(caller, extension_id)
     return reply(EndpointList(endpoints=[EndpointOut.of(v) for v in views]))
+
+
+@router.get("/versions", response_model=VersionChoiceList, description="Newest first.")
+async def versions(extension_id: str, caller: Reader, svc: Svc) -> Response:
+    choices = await svc.installs.versions(caller, extension_id)
+    return reply(VersionChoiceList(versions=[VersionChoiceOut.of(c) for c in choices]))

@@ -12,6 +12,8 @@ from extsched.api.openapi import body_doc, problems
 from extsched.api.schemas.base import reply
 from extsched.api.schemas.installs import (
     ConfigIn,
+    InstalledList,
+    InstalledOut,
     InstallIn,
     InstallOut,
     SecretsIn,
@@ -36,6 +38,12 @@ Revision = Annotated[int | None, Depends(if_match)]
 
 def _install(view: InstallView, status: int = 200) -> Response:
     return reply(InstallOut.of(view), status, headers={"ETag": etag(view.install.revision)})
+
+
+@router.get("", response_model=InstalledList, description="The tenant's installs, by slug.")
+async def installed(caller: Reader, svc: Svc) -> Response:
+    rows = await svc.installs.installed(caller)
+    return reply(InstalledList(extensions=[InstalledOut.of_installed(i) for i in rows]))
 
 
 @router.post(

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from extsched.api.schemas.base import In, Wire
 from extsched.domain.remap import RemapPlan
-from extsched.services.installs import InstallView
+from extsched.services.installs import InstalledExtension, InstallView, VersionChoice
 
 
 class InstallIn(In):
@@ -121,3 +121,33 @@ class InstallOut(Wire):
             created_at=i.created_at,
             updated_at=i.updated_at,
         )
+
+
+class InstalledOut(InstallOut):
+    slug: str = Field(description="publisher.name, usable wherever {extensionId} is")
+    display_name: str | None
+    description: str | None
+
+    @classmethod
+    def of_installed(cls, i: InstalledExtension) -> InstalledOut:
+        e = i.extension
+        base = InstallOut.of(InstallView(i.install, i.version)).model_dump()
+        return cls(**base, slug=e.slug, display_name=e.display_name, description=e.description)
+
+
+class InstalledList(Wire):
+    extensions: list[InstalledOut]
+
+
+class VersionChoiceOut(Wire):
+    version: str
+    created_at: datetime
+    current: bool = Field(description="the version the install runs now")
+
+    @classmethod
+    def of(cls, c: VersionChoice) -> VersionChoiceOut:
+        return cls(version=c.version.version, created_at=c.version.created_at, current=c.current)
+
+
+class VersionChoiceList(Wire):
+    versions: list[VersionChoiceOut]
