@@ -296,6 +296,10 @@ def _print_demo(settings: Settings, host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     typer.echo(f"Demo tenant '{DEMO_TENANT}' token (read+write):\n  {token}")
     typer.echo(
+        "Settings page (one-click sign-in):\n"
+        f"  {base}/settings/extensions/{DEMO_PUBLISHER}.{DEMO_NAME}#token={token}"
+    )
+    typer.echo(
         f"Runs: curl -H 'Authorization: Bearer <token>' "
         f"{base}/api/extensions/{DEMO_PUBLISHER}.{DEMO_NAME}/schedules"
     )

@@ -34,6 +34,7 @@ from extsched.services.container import Services, open_backend, start_background
 from extsched.services.demo import seed_demo
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
+from extsched.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ def create_app(
     install_handlers(app)
     for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin, docs):
         app.include_router(module.router)
+    app.include_router(pages.router)
     docs.mount_assets(app)
+    pages.mount_static(app)
     document = functools.cache(lambda: openapi.build(app))
     app.openapi = document  # type: ignore[method-assign]
     return app

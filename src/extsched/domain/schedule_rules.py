@@ -45,6 +45,11 @@ def _zones() -> dict[str, str]:
     return {key.lower(): key for key in listed if key in loadable}
 
 
+def time_zones() -> list[str]:
+    """Every key ``canonical_timezone`` accepts, in the database's spelling, sorted."""
+    return sorted(_zones().values())
+
+
 def canonical_timezone(raw: Any) -> str:
     """The IANA key in the database's own spelling; links such as US/Eastern are kept as links."""
     if not isinstance(raw, str) or not raw.strip():

@@ -1,0 +1,44 @@
+// Times are shown in the schedule's zone; hovering shows the viewer's own local time.
+
+const cache = new Map();
+
+function formatter(zone) {
+  const key = zone || "";
+  if (!cache.has(key)) {
+    const options = {
+      year: "numeric",
+      month: "short",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      timeZoneName: "short",
+    };
+    try {
+      cache.set(key, new Intl.DateTimeFormat(undefined, { ...options, timeZone: zone || undefined }));
+    } catch {
+      // A zone this browser does not know (its tz data is older than the server's).
+      cache.set(key, new Intl.DateTimeFormat(undefined, { ...options, timeZone: "UTC" }));
+    }
+  }
+  return cache.get(key);
+}
+
+export function timeText(iso, zone) {
+  return formatter(zone).format(new Date(iso));
+}
+
+export function timeEl(iso, zone) {
+  if (!iso) return document.createTextNode("—");
+  const el = document.createElement("time");
+  el.dateTime = iso;
+  el.textContent = timeText(iso, zone);
+  el.title = `Your time: ${timeText(iso, undefined)}`;
+  return el;
+}
+
+export function duration(ms) {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+}
