@@ -8,7 +8,7 @@ import { boot, canWrite } from "./session.js";
 import { openUpdate } from "./extension_update.js";
 
 const REFRESH_MS = 5000;
-const PAGE = 50;
+const PAGE = 25;
 
 const page = {
   extensionId: document.body.dataset.extensionId,
@@ -80,7 +80,8 @@ function renderHeader() {
 
 function renderToolbar() {
   const box = document.getElementById("schedule-actions");
-  const canCreate = page.writable && schedulable().length > 0;
+  // With no schedule yet the empty state offers the button instead: one "New schedule" at a time.
+  const canCreate = page.writable && schedulable().length > 0 && page.schedules.length > 0;
   fill(
     box,
     canCreate
@@ -133,6 +134,7 @@ function renderList() {
 async function reloadSchedules(extraPage = false) {
   try {
     await fetchSchedules(extraPage === true);
+    renderToolbar();
     renderList();
   } catch (err) {
     if (!page.loaded) throw err;
