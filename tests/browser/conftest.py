@@ -77,6 +77,7 @@ class Tenant:
 class Site:
     base: str
     operator: httpx.Client
+    log: Path
     opened: list[httpx.Client] = field(default_factory=list)
 
     def registry_id(self, slug: str) -> str:
@@ -139,7 +140,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {operator_token}"}
         ) as operator:
-            yield Site(base, operator)
+            yield Site(base, operator, where / "serve.log")
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import Site, screenshot_dir
 
@@ -16,7 +16,7 @@ async def open_page(page: Page, site: Site, token: str, slug: str = SAMPLE) -> N
     await page.goto(f"{site.base}/settings/extensions/{slug}#token={token}")
 
 
-def row(page: Page, text: str):  # type: ignore[no-untyped-def]
+def row(page: Page, text: str) -> Locator:
     return page.get_by_role("row").filter(has_text=text)
 
 
@@ -30,6 +30,20 @@ async def test_a_sign_in_link_keeps_the_token_and_clears_the_address_bar(
     assert await page.evaluate("sessionStorage.getItem('extsched.token')") == tenant.token
     await page.reload()  # the token outlives a reload without being in the URL
     await expect(page.get_by_role("button", name="New schedule")).to_be_visible()
+
+
+async def test_the_demo_prints_a_link_that_signs_in_to_its_schedules(
+    page: Page, site: Site
+) -> None:
+    [link] = re.findall(
+        r"http://\S+/settings/extensions/extsched\.sample#token=\S+", site.log.read_text()
+    )
+    assert link.startswith(site.base)
+    await page.goto(link)
+    demo = row(page, "Echo every five minutes")
+    await expect(demo).to_contain_text("POST /echo")
+    await expect(demo).to_contain_text("*/5 * * * *")
+    await expect(page.get_by_role("button", name="Run now")).to_be_visible()
 
 
 async def test_without_a_token_the_page_asks_for_one_and_says_why_a_token_was_refused(

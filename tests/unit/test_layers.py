@@ -59,6 +59,11 @@ def test_store_imports_no_layer_above_it() -> None:
     assert offending("store", ("extsched.services", "extsched.api", "extsched.backends")) == []
 
 
+def test_the_settings_pages_read_data_only_through_the_json_api() -> None:
+    layers = ("extsched.services", "extsched.store", "extsched.backends", "sqlalchemy")
+    assert offending("web", layers) == []
+
+
 def test_api_routers_import_no_store_module() -> None:
     assert offending("api/routers", ("extsched.store", "sqlalchemy")) == []
 

@@ -128,11 +128,15 @@ function row(page, s, actions) {
     ),
     h(
       "td",
-      { "data-label": "Actions", class: "row-actions" },
-      page.writable ? button("Run now", "run", () => runNow(page, s, actions.changed)) : null,
-      page.writable ? button("Edit", "edit", () => actions.edit(s)) : null,
-      button("History", "history", () => actions.history(s)),
-      page.writable ? button("Delete", "delete", () => remove(page, s, actions.changed), "danger") : null,
+      { "data-label": "Actions" },
+      h(
+        "div",
+        { class: "buttons" },
+        page.writable ? button("Run now", "run", () => runNow(page, s, actions.changed)) : null,
+        page.writable ? button("Edit", "edit", () => actions.edit(s)) : null,
+        button("History", "history", () => actions.history(s)),
+        page.writable ? button("Delete", "delete", () => remove(page, s, actions.changed), "danger") : null,
+      ),
     ),
   );
 }
@@ -141,6 +145,9 @@ export function renderSchedules(box, page, actions) {
   redraw(
     box,
     h(
+      "div",
+      { class: "table-wrap" },
+      h(
       "table",
       { class: "grid schedules" },
       h("caption", { class: "visually-hidden" }, "Schedules"),
@@ -156,6 +163,7 @@ export function renderSchedules(box, page, actions) {
         ),
       ),
       h("tbody", {}, page.schedules.map((s) => row(page, s, actions))),
+      ),
     ),
   );
 }

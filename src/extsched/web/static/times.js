@@ -2,11 +2,12 @@
 
 const cache = new Map();
 
-function formatter(zone) {
-  const key = zone || "";
+// The year is shown only when it is not this one.
+function formatter(zone, withYear) {
+  const key = `${zone || ""}|${withYear}`;
   if (!cache.has(key)) {
     const options = {
-      year: "numeric",
+      year: withYear ? "numeric" : undefined,
       month: "short",
       day: "numeric",
       hour: "2-digit",
@@ -24,7 +25,8 @@ function formatter(zone) {
 }
 
 export function timeText(iso, zone) {
-  return formatter(zone).format(new Date(iso));
+  const when = new Date(iso);
+  return formatter(zone, when.getFullYear() !== new Date().getFullYear()).format(when);
 }
 
 export function timeEl(iso, zone) {
