@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, Route, expect
 
 from tests.browser.conftest import Site, screenshot_dir
 
@@ -293,3 +293,23 @@ async def test_times_are_in_the_schedules_zone_with_the_viewers_time_on_hover(
     await expect(next_run).to_have_attribute(
         "title", re.compile(r"^Your time: .*(07|08):00 PM E[SD]T$")
     )
+
+
+async def test_a_failed_load_says_so_and_retry_recovers(page: Page, site: Site) -> None:
+    tenant = site.tenant()
+    echo = tenant.endpoint(SAMPLE, "POST", "/echo")
+    tenant.schedule(SAMPLE, endpointId=echo, cron="0 9 * * *", name="Recovered")
+
+    async def unavailable(route: Route) -> None:
+        await route.fulfill(
+            status=503,
+            content_type="application/problem+json",
+            body=json.dumps({"status": 503, "title": "Service unavailable", "detail": "down"}),
+        )
+
+    await page.route("**/api/extensions/*/schedules?*", unavailable)
+    await open_page(page, site, tenant.token)
+    await expect(page.get_by_role("alert")).to_contain_text("Could not load schedules: down")
+    await page.unroute("**/api/extensions/*/schedules?*")
+    await page.get_by_role("button", name="Retry").click()
+    await expect(row(page, "Recovered")).to_be_visible()
