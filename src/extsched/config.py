@@ -43,6 +43,8 @@ _ENV_NAMES: dict[str, str] = {
     "runner_service_token": "RUNNER_SERVICE_TOKEN",
     "gateway_timeout_ms": "EXT_GATEWAY_TIMEOUT_MS",
     "runner_max_response_bytes": "EXT_RUNNER_MAX_RESPONSE_BYTES",
+    "gateway_rate_burst": "EXT_GATEWAY_RATE_BURST",
+    "gateway_rate_per_second": "EXT_GATEWAY_RATE_PER_SECOND",
     "max_schedules_per_install": "EXTSCHED_MAX_SCHEDULES_PER_INSTALL",
     "max_schedules_per_tenant": "EXTSCHED_MAX_SCHEDULES_PER_TENANT",
     "catchup_window_seconds": "EXTSCHED_CATCHUP_WINDOW_SECONDS",
@@ -69,6 +71,8 @@ class Settings(BaseModel):
     runner_service_token: str | None = None
     gateway_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
     runner_max_response_bytes: int = Field(default=262_144, ge=1024)
+    gateway_rate_burst: int = Field(default=100, ge=1)
+    gateway_rate_per_second: float = Field(default=20.0, gt=0)
     max_schedules_per_install: int = Field(default=50, ge=1)
     max_schedules_per_tenant: int = Field(default=500, ge=1)
     catchup_window_seconds: int = Field(default=600, ge=0)

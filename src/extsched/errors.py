@@ -142,3 +142,20 @@ class StoreUnavailable(Exception):
 
 class ConfigError(Exception):
     """The process settings are unusable; raised at start-up, naming the variable."""
+
+
+class EndpointNotFound(NotFound):
+    code = "ENDPOINT_NOT_FOUND"
+    title = "Endpoint not found"
+
+
+class BadGateway(ExtschedError):
+    code = "BAD_GATEWAY"
+    status = 502
+    title = "The extension's Runner did not answer usably"
+
+
+class GatewayTimeout(ExtschedError):
+    code = "GATEWAY_TIMEOUT"
+    status = 504
+    title = "The extension's Runner did not answer in time"

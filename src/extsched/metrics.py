@@ -44,5 +44,18 @@ class Metrics:
             "extsched_schedules", "Schedules by state", ["state"], registry=self.registry
         )
 
+        self.gateway_requests = Counter(
+            "extsched_gateway_requests_total",
+            "Gateway calls by the status answered (the extension's, or 429, 502, 504)",
+            ["status"],
+            registry=self.registry,
+        )
+        self.gateway_duration = Histogram(
+            "extsched_gateway_duration_seconds",
+            "Duration of one gateway call to the Runner",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from extsched.domain.invocation import AttemptResult, Invocation, build_request, read_response
+from extsched.domain.install_config import InstallConfig
+from extsched.domain.invocation import (
+    AttemptResult,
+    Invocation,
+    RunnerCall,
+    read_response,
+    runner_request,
+)
 from extsched.http_response import Answer, ProtocolError, ResponseReader, TooLarge
 
 KEEPALIVE_SECONDS = 15.0  # an idle connection older than this is closed rather than reused
@@ -141,7 +148,10 @@ class RunnerClient:
 
     def encode(self, inv: Invocation) -> bytes:
         """The whole HTTP request for ``inv``; ValueError when a header value cannot be sent."""
-        headers, body = build_request(inv, self.service_token)
+        return self.encode_call(inv.install, inv.call())
+
+    def encode_call(self, install: InstallConfig, call: RunnerCall) -> bytes:
+        headers, body = runner_request(install, call, self.service_token)
         try:
             return self._encode(headers, orjson.dumps(body))
         except UnicodeEncodeError as exc:

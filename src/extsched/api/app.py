@@ -18,6 +18,7 @@ from extsched.api.routers import (
     admin,
     docs,
     extensions,
+    gateway,
     health,
     installs,
     metrics,
@@ -93,7 +94,8 @@ def create_app(
         redoc_url=None,
     )
     install_handlers(app)
-    for module in (health, metrics, registry, installs, extensions, schedules, tenant, admin, docs):
+    routers = (health, metrics, registry, installs, extensions, schedules, tenant, admin, gateway)
+    for module in (*routers, docs):
         app.include_router(module.router)
     app.include_router(pages.router)
     docs.mount_assets(app)

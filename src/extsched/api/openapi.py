@@ -29,6 +29,8 @@ DESCRIPTIONS = {
     422: "Invalid input; `fieldErrors` names every invalid field",
     429: "Rate limited; `Retry-After` says when to try again",
     500: "Internal error",
+    502: "The Runner gave no usable answer",
+    504: "The Runner did not answer within the timeout",
 }
 
 

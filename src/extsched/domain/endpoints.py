@@ -134,3 +134,34 @@ def manifest_capabilities(manifest: Any) -> list[str]:
     if not isinstance(caps, list):
         return []
     return sorted({c for c in caps if isinstance(c, str)})
+
+
+def matches(pattern: str, path: str) -> int | None:
+    """How well a concrete request ``path`` matches an endpoint ``pattern``: the number of literal
+    segments (a ``:name`` segment matches one non-empty segment), or None when it does not."""
+    want, got = pattern.split("/"), path.split("/")
+    if len(want) != len(got):
+        return None
+    literal = 0
+    for w, g in zip(want, got, strict=True):
+        if w.startswith(":") and len(w) > 1:
+            if not g:
+                return None
+        elif w == g:
+            literal += 1
+        else:
+            return None
+    return literal
+
+
+def match_endpoint(endpoints: list[Any], method: str, path: str) -> Any | None:
+    """The endpoint (anything with ``method`` and ``path``) serving ``method path``; the one with
+    the most literal segments when several patterns match (``/items/new`` before ``/items/:id``)."""
+    best, best_score = None, -1
+    for e in endpoints:
+        if e.method != method:
+            continue
+        score = matches(e.path, path)
+        if score is not None and score > best_score:
+            best, best_score = e, score
+    return best

@@ -27,12 +27,30 @@ def iso_z(value: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class RunnerCall:
+    """One call to the Runner apart from the install it runs: what started it and the HTTP request
+    the extension's code sees. Scheduled runs and the gateway both come down to this."""
+
+    request_id: str
+    idempotency_key: str
+    trigger: str  # "schedule" | "run_now" | "http"
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # what the extension sees besides the routing headers
+    body: bytes | None
+    context: dict[str, Any]  # the trigger's own context fields
+    user: dict[str, str] | None
+    timeout_ms: int
+
+
+@dataclass(frozen=True)
 class Invocation:
     """One attempt of one run, with everything the Runner is told."""
 
     run_id: str
     request_id: str
-    trigger: str  # "schedule" | "run_now" | "host_api"
+    trigger: str  # "schedule" | "run_now"
     schedule_id: str
     scheduled_for: datetime
     attempt: int
@@ -42,56 +60,75 @@ class Invocation:
     install: InstallConfig
     timeout_ms: int
 
+    def call(self) -> RunnerCall:
+        """Never carries an end user; the payload is the body except for GET."""
+        scheduled_for = iso_z(self.scheduled_for)
+        has_body = self.payload is not None and self.method.upper() != "GET"
+        headers = {"x-alga-schedule-id": self.schedule_id, "x-alga-scheduled-for": scheduled_for}
+        if has_body:
+            headers["content-type"] = "application/json"
+        return RunnerCall(
+            request_id=self.request_id,
+            idempotency_key=self.run_id,  # the same across attempts: the Runner may dedupe
+            trigger=self.trigger,
+            method=self.method.upper(),
+            path=self.path,
+            query={},
+            headers=headers,
+            body=compact_json_bytes(self.payload) if has_body else None,
+            context={
+                "schedule_id": self.schedule_id,
+                "run_id": self.run_id,
+                "scheduled_for": scheduled_for,
+                "attempt": self.attempt,
+            },
+            user=None,
+            timeout_ms=self.timeout_ms,
+        )
 
-def build_request(
-    inv: Invocation, service_token: str | None = None
+
+def runner_request(
+    cfg: InstallConfig, call: RunnerCall, service_token: str | None = None
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """Headers and JSON body of ``POST /v1/execute``. Never carries an end user."""
-    cfg = inv.install
-    scheduled_for = iso_z(inv.scheduled_for)
-    has_body = inv.payload is not None and inv.method.upper() != "GET"
+    """Headers and JSON body of ``POST /v1/execute`` (SPEC §7.3)."""
     http_headers = {
         "x-alga-tenant": cfg.tenant_id,
         "x-alga-extension": cfg.registry_id,
-        "x-alga-trigger": inv.trigger,
-        "x-alga-schedule-id": inv.schedule_id,
-        "x-alga-scheduled-for": scheduled_for,
+        "x-alga-trigger": call.trigger,
+        **call.headers,
     }
     http: dict[str, Any] = {
-        "method": inv.method.upper(),
-        "path": inv.path,
-        "query": {},
+        "method": call.method,
+        "path": call.path,
+        "query": dict(call.query),
         "headers": http_headers,
     }
-    if has_body:
-        http_headers["content-type"] = "application/json"
-        encoded = compact_json_bytes(inv.payload)
-        http["body_b64"] = base64.b64encode(encoded).decode()
+    if call.body is not None:
+        http["body_b64"] = base64.b64encode(call.body).decode()
     body: dict[str, Any] = {
         "context": {
-            "request_id": inv.request_id,
+            "request_id": call.request_id,
             "tenant_id": cfg.tenant_id,
             "extension_id": cfg.registry_id,
             "install_id": cfg.install_id,
             "version_id": cfg.version_id,
             "content_hash": cfg.content_hash,
             "config": dict(cfg.config),
-            "trigger": inv.trigger,
-            "schedule_id": inv.schedule_id,
-            "run_id": inv.run_id,
-            "scheduled_for": scheduled_for,
-            "attempt": inv.attempt,
+            "trigger": call.trigger,
+            **call.context,
         },
         "http": http,
-        "limits": {"timeout_ms": inv.timeout_ms},
+        "limits": {"timeout_ms": call.timeout_ms},
         "providers": list(cfg.providers),
     }
     if cfg.secret_envelope:
         body["secret_envelope"] = cfg.secret_envelope
+    if call.user is not None:
+        body["user"] = dict(call.user)
     headers = {
         "content-type": "application/json",
-        "x-request-id": inv.request_id,
-        "x-idempotency-key": inv.run_id,
+        "x-request-id": call.request_id,
+        "x-idempotency-key": call.idempotency_key,
         "x-alga-tenant": cfg.tenant_id,
         "x-alga-extension": cfg.registry_id,
     }
@@ -168,4 +205,7 @@ def read_response(http_status: int, raw: bytes) -> AttemptResult:
     if not detail and isinstance(runner_error, str | dict):
         detail = str(runner_error)[:ERROR_BODY_CHARS]
     message = f"extension answered {status}" + (f": {detail}" if detail else "")
-    return AttemptResult.failure(message, retryable=status >= 500, http_status=status)
+    # The extension's own answer is kept: the gateway passes it on as it is.
+    return AttemptResult(
+        False, status >= 500, "error", status, message[:MAX_ERROR_CHARS], body, headers
+    )

@@ -21,6 +21,7 @@ from extsched.runner_client import RunnerClient
 from extsched.secret_box import SecretBox
 from extsched.services.admin import AdminService
 from extsched.services.execution import Attempts
+from extsched.services.gateway import GatewayService
 from extsched.services.installs import InstallService
 from extsched.services.lifecycle import LifecycleService
 from extsched.services.observer import Observer
@@ -59,6 +60,7 @@ class Services:
     admin: AdminService
     observer: Observer
     loops: Supervisor
+    gateway: GatewayService
 
     @classmethod
     def build(
@@ -133,6 +135,16 @@ class Services:
             admin=AdminService(db, clock, sync, tenants),
             observer=Observer(db, backend, clock, metrics, loops),
             loops=loops,
+            gateway=GatewayService(
+                db,
+                clock,
+                client,
+                box,
+                metrics,
+                timeout_ms=settings.gateway_timeout_ms,
+                burst=settings.gateway_rate_burst,
+                per_second=settings.gateway_rate_per_second,
+            ),
         )
 
     async def close(self) -> None:
