@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import re
 import time
 from collections.abc import Iterable
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 import jwt
 
+from extsched.config import PLACEHOLDER_SECRETS
 from extsched.errors import Unauthenticated
 
 PLATFORM_ADMIN = "platform:admin"
@@ -108,3 +110,13 @@ def mint_token(
     if tenant is not None:
         claims["tenant"] = tenant
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def runner_token_matches(expected: str | None, given: str | None, *, production: bool) -> bool:
+    """The Runner's ``x-runner-auth`` against ``RUNNER_SERVICE_TOKEN``, in constant time. No token
+    configured refuses every call, and so does a placeholder token in production."""
+    if not expected or given is None:
+        return False
+    if production and expected.strip().lower() in PLACEHOLDER_SECRETS:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())

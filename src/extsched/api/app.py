@@ -20,6 +20,7 @@ from extsched.api.routers import (
     extensions,
     gateway,
     health,
+    host_api,
     installs,
     metrics,
     registry,
@@ -94,7 +95,10 @@ def create_app(
         redoc_url=None,
     )
     install_handlers(app)
-    routers = (health, metrics, registry, installs, extensions, schedules, tenant, admin, gateway)
+    routers = (
+        *(health, metrics, registry, installs, extensions, schedules, tenant, admin),
+        *(gateway, host_api),
+    )
     for module in (*routers, docs):
         app.include_router(module.router)
     app.include_router(pages.router)

@@ -67,7 +67,8 @@ def build(app: FastAPI) -> dict[str, Any]:
         schemas.pop(name, None)
     _hoist(schemas, Problem.model_json_schema(by_alias=True, ref_template=REF_TEMPLATE))
     doc["components"]["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "runnerAuth": {"type": "apiKey", "in": "header", "name": "x-runner-auth"},
     }
     for path, item in doc["paths"].items():
         for op in item.values():
@@ -96,7 +97,9 @@ def _complete(path: str, op: dict[str, Any], schemas: dict[str, Any]) -> None:
     if not path.startswith("/api/"):
         responses.setdefault("500", _problem(500))
         return
-    op["security"] = [{"bearer": []}]
+    # The host API is the Runner's, authenticated by its token; every other route by a user's.
+    internal = path.startswith("/api/internal/")
+    op["security"] = [{"runnerAuth": []}] if internal else [{"bearer": []}]
     params = op.get("parameters", [])
     statuses = [401, 403, 500]
     if has_body:

@@ -22,6 +22,7 @@ from extsched.secret_box import SecretBox
 from extsched.services.admin import AdminService
 from extsched.services.execution import Attempts
 from extsched.services.gateway import GatewayService
+from extsched.services.host_api import HostApiService
 from extsched.services.installs import InstallService
 from extsched.services.lifecycle import LifecycleService
 from extsched.services.observer import Observer
@@ -61,6 +62,7 @@ class Services:
     observer: Observer
     loops: Supervisor
     gateway: GatewayService
+    host_api: HostApiService
 
     @classmethod
     def build(
@@ -145,6 +147,7 @@ class Services:
                 burst=settings.gateway_rate_burst,
                 per_second=settings.gateway_rate_per_second,
             ),
+            host_api=HostApiService(db, clock, schedules, installs),
         )
 
     async def close(self) -> None:

@@ -131,6 +131,12 @@ class InstallRepo:
         row = (await self.conn.execute(q)).first()
         return to_install(row) if row else None
 
+    async def find_any_tenant(self, install_id: str) -> Install | None:
+        """The install with this id, whichever tenant holds it: only for callers the platform
+        trusts to name installs (the Runner's host API), which then act as that tenant."""
+        row = (await self.conn.execute(inst_t.select().where(inst_t.c.id == install_id))).first()
+        return to_install(row) if row else None
+
     async def list(self, tenant_id: str) -> list[Install]:
         q = inst_t.select().where(inst_t.c.tenant_id == tenant_id).order_by(inst_t.c.created_at)
         return [to_install(r) for r in await self.conn.execute(q)]

@@ -90,6 +90,8 @@ tenant_extension_install = sa.Table(
     sa.Column("revision", sa.Integer(), nullable=False),
     *_timestamps(),
     sa.UniqueConstraint("tenant_id", "registry_id"),
+    # The Runner's host API names an install by its id alone (SPEC §10).
+    sa.Index(None, "id"),
 )
 
 tenant_extension_schedule = sa.Table(
