@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import os
+import secrets
 import signal
 from typing import Annotated, Any
 
@@ -75,10 +76,19 @@ def serve(
             f"Temporal dev server (in memory) at {dev_server.address}; "
             f"its web UI: {dev_server.ui_url}"
         )
+    if demo and settings.env == "development" and not settings.runner_service_token:
+        # The demo's dev runner calls back through the host API, which needs a Runner token.
+        settings = settings.model_copy(update={"runner_service_token": secrets.token_urlsafe(24)})
     if demo:
         _print_demo(settings, host, port)
     typer.echo(f"extsched serving on http://{host}:{port}  (OpenAPI: /openapi.json)")
-    application = create_app(settings, demo=demo, background=worker, dev_runner=demo)
+    application = create_app(
+        settings,
+        demo=demo,
+        background=worker,
+        dev_runner=demo,
+        public_url=f"http://{host}:{port}",
+    )
     _freeze_startup_objects()
     try:
         uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
@@ -161,6 +171,13 @@ def dev_runner(
         list[str] | None,
         typer.Option(help="publisher.name=http://host:port: forward an extension's calls there."),
     ] = None,
+    host_api: Annotated[
+        str | None,
+        typer.Option(
+            help="extsched's URL, for the self-schedule handler's host API calls "
+            "(with RUNNER_SERVICE_TOKEN)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the Runner's /v1/execute contract locally (built-in handlers or --upstream)."""
     from extsched.devrunner.app import start
@@ -180,7 +197,14 @@ def dev_runner(
 
     async def run() -> None:
         db = Database(settings.database_url)
-        site, _ = await start(host, port, upstreams, resolve_slug=database_resolver(db))
+        site, _ = await start(
+            host,
+            port,
+            upstreams,
+            resolve_slug=database_resolver(db),
+            host_api=host_api,
+            runner_token=settings.runner_service_token,
+        )
         typer.echo(f"dev runner serving http://{host}:{port}/v1/execute", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

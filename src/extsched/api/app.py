@@ -49,9 +49,11 @@ def create_app(
     backend: JobRunner | None = None,
     background: bool = True,
     dev_runner: bool = False,
+    public_url: str | None = None,
 ) -> FastAPI:
     """The API. With ``background`` the process also dispatches and executes runs and retries
-    backend syncs; tests turn it off and drive those passes themselves with an injected clock."""
+    backend syncs; tests turn it off and drive those passes themselves with an injected clock.
+    ``dev_runner`` also serves the dev runner, which reaches the host API at ``public_url``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +71,8 @@ def create_app(
                     url.hostname or "127.0.0.1",
                     url.port or 8080,
                     resolve_slug=database_resolver(db),
+                    host_api=public_url,
+                    runner_token=settings.runner_service_token,
                 )
                 log.info("dev runner serving %s", settings.runner_base_url)
             if demo:

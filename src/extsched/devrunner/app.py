@@ -5,7 +5,11 @@ Built-in handlers, chosen by the last path segment of the endpoint:
 - ``sleep``: sleeps ``ms`` from the payload (default 1000), then answers 200;
 - ``slow``: sleeps 2 s, then answers 200;
 - ``fail``: answers the ``status`` from the payload (default 500) with an error body;
-- ``status``: answers 200 with a small health document.
+- ``status``: answers 200 with a small health document;
+- ``self-schedule``: plays an extension managing its own schedules: through the scheduler host
+  API (``--host-api``, with ``RUNNER_SERVICE_TOKEN``) it creates a schedule for its own install
+  (``endpoint``, ``cron``, ``name`` from the payload; an existing one of that name is kept), then
+  answers 200 with that install's schedules.
 ``--upstream publisher.name=http://127.0.0.1:9000`` forwards an extension's calls to any HTTP service
 instead: method, path, headers and body as the extension would see them.
 """
@@ -50,10 +54,15 @@ def _payload(http: dict[str, Any]) -> Any:
         return None
 
 
+def _handler_name(request: dict[str, Any]) -> str:
+    """The built-in handler: the last segment of the endpoint's path."""
+    return str((request.get("http") or {}).get("path", "")).rstrip("/").rsplit("/", 1)[-1]
+
+
 async def builtin(request: dict[str, Any]) -> dict[str, Any]:
     http = request.get("http") or {}
     payload = _payload(http)
-    name = str(http.get("path", "")).rstrip("/").rsplit("/", 1)[-1]
+    name = _handler_name(request)
     options = payload if isinstance(payload, dict) else {}
     if name == "sleep":
         await asyncio.sleep(float(options.get("ms", 1000)) / 1000)
@@ -86,9 +95,13 @@ class DevRunner:
         self,
         upstreams: dict[str, str] | None = None,
         resolve_slug: SlugResolver | None = None,
+        host_api: str | None = None,
+        runner_token: str | None = None,
     ) -> None:
         self.upstreams = {k.lower(): v.rstrip("/") for k, v in (upstreams or {}).items()}
         self.resolve_slug = resolve_slug
+        self.host_api = host_api.rstrip("/") if host_api else None
+        self.runner_token = runner_token
         self.cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.recent: list[dict[str, Any]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -102,15 +115,57 @@ class DevRunner:
             found = self.upstreams.get(slug.lower()) if slug else None
         return found
 
-    async def forward(self, base: str, request: dict[str, Any]) -> dict[str, Any]:
-        http = request.get("http") or {}
+    def session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def self_schedule(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Create (once, by name) and list schedules of the calling install via the host API."""
+        if not self.host_api or not self.runner_token:
+            return _answer(501, {"error": "the dev runner was given no host API URL and token"})
+        options = _payload(request.get("http") or {})
+        options = options if isinstance(options, dict) else {}
+        install_id = str((request.get("context") or {}).get("install_id", ""))
+        url = f"{self.host_api}/api/internal/ext-scheduler/install/{install_id}"
+        headers = {"x-runner-auth": self.runner_token}
+
+        async def host(body: dict[str, Any]) -> tuple[int, Any]:
+            async with self.session().post(url, json=body, headers=headers) as resp:
+                return resp.status, await resp.json(content_type=None)
+
+        wanted = {
+            "operation": "create",
+            "endpoint": options.get("endpoint", "POST /echo"),
+            "cron": options.get("cron", "0 * * * *"),
+            "name": options.get("name", "Made by the extension"),
+        }
+        status, created = await host(wanted)
+        if not isinstance(created, dict):
+            return _answer(502, {"error": f"the host API answered {status} without a document"})
+        if status != 201 and not (status == 409 and created.get("code") == "NAME_TAKEN"):
+            return _answer(status, created)
+        status, listed = await host({"operation": "list"})
+        if status != 200:
+            return _answer(status, listed)
+        return _answer(
+            200,
+            {
+                "created": created.get("schedule"),
+                "schedules": [
+                    {"id": s["id"], "name": s["name"], "cron": s["cron"]}
+                    for s in listed["schedules"]
+                ],
+            },
+        )
+
+    async def forward(self, base: str, request: dict[str, Any]) -> dict[str, Any]:
+        http = request.get("http") or {}
         body = base64.b64decode(http["body_b64"]) if http.get("body_b64") else None
         timeout = aiohttp.ClientTimeout(
             total=((request.get("limits") or {}).get("timeout_ms") or 30_000) / 1000
         )
-        async with self._session.request(
+        async with self.session().request(
             http.get("method", "GET"),
             base + str(http.get("path", "/")),
             headers=http.get("headers") or {},
@@ -142,8 +197,13 @@ class DevRunner:
         del self.recent[:-RECENT_REQUESTS]
         upstream = await self._upstream_for(extension)
         try:
-            answer = await (self.forward(upstream, body) if upstream else builtin(body))
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            if upstream:
+                answer = await self.forward(upstream, body)
+            elif _handler_name(body) == "self-schedule":
+                answer = await self.self_schedule(body)
+            else:
+                answer = await builtin(body)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             return web.json_response(_answer(502, {"error": f"upstream failed: {exc}"}))
         # A completed answer is replayed for the same run; a 5xx lets a retry execute again.
         if key and int(answer.get("status", 500)) < 500:
@@ -180,8 +240,10 @@ async def start(
     port: int,
     upstreams: dict[str, str] | None = None,
     resolve_slug: SlugResolver | None = None,
+    host_api: str | None = None,
+    runner_token: str | None = None,
 ) -> tuple[web.AppRunner, DevRunner]:
-    runner_impl = DevRunner(upstreams, resolve_slug)
+    runner_impl = DevRunner(upstreams, resolve_slug, host_api, runner_token)
     app_runner = web.AppRunner(runner_impl.app(), access_log=None)
     await app_runner.setup()
     await web.TCPSite(app_runner, host, port).start()

@@ -28,6 +28,7 @@ DEMO_MANIFEST = {
             {"method": "POST", "path": "/slow", "handler": "builtin:slow"},
             {"method": "POST", "path": "/fail", "handler": "builtin:fail"},
             {"method": "POST", "path": "/items/:id", "handler": "builtin:echo"},
+            {"method": "POST", "path": "/self-schedule", "handler": "builtin:self-schedule"},
         ]
     },
 }
@@ -58,7 +59,12 @@ async def seed_demo(svc: Services) -> str:
             runtime="builtin",
         )
     try:
-        view = await svc.installs.install(caller, registry_id=registry.id, version=DEMO_VERSION)
+        view = await svc.installs.install(
+            caller,
+            registry_id=registry.id,
+            version=DEMO_VERSION,
+            granted_caps=["cap:scheduler.manage"],  # its self-schedule endpoint uses the host API
+        )
     except AlreadyExists:
         view = await svc.installs.get(caller, registry.id)
     existing, _ = await svc.schedules.list_page(caller, view.install.id, page_request(None, None))
