@@ -2,9 +2,9 @@
 
 Validation parses the five fields itself so every rule has a stable message and so the minimum
 interval can be judged on the expression's time-of-day pattern, independent of any date.
-Occurrences come from cronsim, evaluated in the schedule's zone, with the product's DST rules on
-top: a wall time inside a spring-forward gap fires once at the first instant after the gap, and a
-wall time that happens twice at fall-back fires once, at the first.
+Occurrences come from cronsim walking wall-clock time, placed in the schedule's zone by the
+product's DST rules: a wall time inside a spring-forward gap fires once at the first instant after
+the gap, and a wall time that happens twice at fall-back fires once, at the first.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim, CronSimError
 
 MAX_LENGTH = 128
+_MINUTE = timedelta(minutes=1)
 MIN_INTERVAL_MINUTES = 5
 MINUTES_PER_DAY = 24 * 60
 
@@ -232,24 +233,42 @@ def describe(expr: str) -> str:
     return text
 
 
-def _is_repeat(local: datetime) -> bool:
-    """The second pass over a wall time that happens twice (fall back)."""
-    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """When a wall time (naive) happens in ``zone``, by SPEC §5's DST rule: at its first pass
+    when it happens twice, and at the first instant after the gap when it does not happen."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # In a gap: the instant the clock jumped lies between the two readings of the wall time.
+    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    low, high = min(low, first), max(low, first)
+    while high - low > _MINUTE:
+        mid = low + (high - low) / 2
+        mid = mid.replace(second=0, microsecond=0)
+        if mid.astimezone(zone).replace(tzinfo=None) > wall:
+            high = mid
+        else:
+            low = mid if mid > low else low + _MINUTE
+    return high
 
 
 def iter_occurrences(expr: str, timezone: str, after: datetime) -> Iterator[datetime]:
-    """Instants (aware, UTC) strictly after ``after`` at which the schedule is due, in order."""
+    """Instants (aware, UTC) strictly after ``after`` at which the schedule is due, in order.
+
+    The expression is walked in wall-clock time, so a wall time inside a spring-forward gap is
+    still seen (and fires at the first instant after the gap, several of them once), and a wall
+    time repeated by a fall-back is seen once (and fires at its first pass). Zones whose clocks
+    move by half an hour, or at midnight, follow the same rule."""
     if after.tzinfo is None:
         raise ValueError("after must be timezone-aware")
     zone = ZoneInfo(timezone)
     after_utc = after.astimezone(UTC)
-    # cronsim yields instants strictly after its start minute, so a fire at ``after`` is not repeated.
-    start = after_utc.replace(second=0, microsecond=0).astimezone(zone)
+    # cronsim yields wall times strictly after its start; a wall time after ``after``'s own can
+    # still be an instant before it (during a fall-back's second pass), hence the check below.
+    start = after_utc.replace(second=0, microsecond=0).astimezone(zone).replace(tzinfo=None)
     last: datetime | None = None
-    for local in CronSim(expr, start):
-        if _is_repeat(local):
-            continue
-        instant = local.astimezone(UTC)
+    for wall in CronSim(expr, start):
+        instant = _instant(wall, zone)
         if instant <= after_utc or (last is not None and instant <= last):
             continue
         last = instant
