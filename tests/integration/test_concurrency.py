@@ -1,4 +1,5 @@
-"""Races that only a real multi-connection database shows: quotas and lost updates."""
+"""Races that only a real multi-connection database shows: quotas, the run-now limit and its
+idempotency, lost updates."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from extsched.api.app import create_app
+from extsched.backends.memory import MemoryJobRunner
+from extsched.clock import ManualClock
+from extsched.config import Settings
+from extsched.domain.paging import PageRequest, page_request
 from extsched.domain.records import Schedule
+from extsched.errors import RateLimited, StoreUnavailable
 from extsched.services.caller import Caller
 from extsched.services.inputs import Given
+from extsched.store.run_repo import RunRepo
 from extsched.store.schedule_repo import ScheduleRepo
-from tests.conftest import Personas
+from tests.conftest import JWT_SECRET, Personas
+from tests.support.seed import install, installed_sample, publish
 
 BASE = "/api/extensions/acme.sample/schedules"
 
@@ -70,9 +80,140 @@ async def test_concurrent_patches_of_different_fields_never_lose_an_update(
     assert revisions == list(range(2, 12))
 
 
+def _page() -> PageRequest:
+    return page_request(None, None)
+
+
 def _copy(s: Schedule, i: int) -> Schedule:
     from dataclasses import replace
 
     from extsched.ids import new_id
 
     return replace(s, id=new_id(), name=f"filler-{i}")
+
+
+async def test_twenty_concurrent_run_nows_admit_exactly_five_and_nothing_fails(
+    app: FastAPI, ext: dict[str, Any]
+) -> None:
+    svc = app.state.services
+    caller = Caller("tenant-a", "alice")
+    made = await svc.schedules.create(
+        caller,
+        "acme.sample",
+        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
+    )
+    results = await asyncio.gather(
+        *(
+            svc.run_now.run_now(caller, "acme.sample", made.schedule.id, idempotency_key=f"k{i}")
+            for i in range(20)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException) and r[1]]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(created) == 5
+    assert len(refused) == 15
+    assert {type(e).__name__ for e in refused} == {"RateLimited"}
+    runs, _ = await svc.schedules.runs(caller, "acme.sample", made.schedule.id, _page())
+    assert len(runs) == 5
+
+
+async def test_concurrent_run_nows_with_one_key_or_repeated_clicks_make_one_run(
+    app: FastAPI, ext: dict[str, Any]
+) -> None:
+    svc = app.state.services
+    caller = Caller("tenant-a", "alice")
+    made = await svc.schedules.create(
+        caller,
+        "acme.sample",
+        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
+    )
+    clicked = await svc.schedules.create(
+        caller,
+        "acme.sample",
+        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 1 * * *"}),
+    )
+    # One Idempotency-Key on one schedule; clicks without a key on another.
+    for schedule, key in ((made.schedule, "same"), (clicked.schedule, None)):
+        results = await asyncio.gather(
+            *(
+                svc.run_now.run_now(caller, "acme.sample", schedule.id, idempotency_key=key)
+                for _ in range(10)
+            ),
+            return_exceptions=True,
+        )
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        runs = {r[0].id for r in results if not isinstance(r, BaseException)}
+        assert len(runs) == 1, key
+        assert sum(1 for r in results if not isinstance(r, BaseException) and r[1]) == 1
+
+
+async def test_the_run_now_limiter_fails_closed_when_it_cannot_count(
+    app: FastAPI, ext: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = app.state.services
+    caller = Caller("tenant-a", "alice")
+    made = await svc.schedules.create(
+        caller,
+        "acme.sample",
+        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
+    )
+
+    async def unreadable(*_: Any, **__: Any) -> Any:
+        raise StoreUnavailable("the runs table cannot be read")
+
+    monkeypatch.setattr(RunRepo, "run_now_since", unreadable)
+    with pytest.raises(RateLimited) as refused:
+        await svc.run_now.run_now(caller, "acme.sample", made.schedule.id)
+    assert refused.value.headers == {"Retry-After": "5"}
+    monkeypatch.undo()
+    runs, _ = await svc.schedules.runs(caller, "acme.sample", made.schedule.id, _page())
+    assert runs == []
+
+
+async def test_the_tenant_quota_holds_under_twenty_concurrent_creates_across_installs(
+    db_url: str, clock: ManualClock, personas: Personas
+) -> None:
+    settings = Settings(database_url=db_url, jwt_secret=JWT_SECRET, max_schedules_per_tenant=60)
+    application = create_app(
+        settings, clock=clock, backend=MemoryJobRunner(clock), background=False
+    )
+    async with application.router.lifespan_context(application):
+        svc = application.state.services
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            first = await installed_sample(http, personas.operator, personas.admin_a)
+            other = await publish(http, personas.operator, publisher="acme", name="second")
+            second = await install(http, personas.admin_a, other["registryId"])
+        caller = Caller("tenant-a", "alice")
+        template = (
+            await svc.schedules.create(
+                caller,
+                first["install"]["id"],
+                Given({"endpointId": first["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
+            )
+        ).schedule
+        async with svc.db.transaction() as conn:
+            repo = ScheduleRepo(conn)
+            for i in range(49):
+                await repo.insert(_copy(template, i))
+        other_sync = next(e["id"] for e in other["endpoints"] if e["path"] == "/sync")
+        for i in range(9):  # 59 in the tenant, 9 in the second install
+            await svc.schedules.create(
+                caller, second["id"], Given({"endpointId": other_sync, "cron": f"{i} 2 * * *"})
+            )
+        results = await asyncio.gather(
+            *(
+                svc.schedules.create(
+                    caller, second["id"], Given({"endpointId": other_sync, "cron": "0 3 * * *"})
+                )
+                for _ in range(20)
+            ),
+            return_exceptions=True,
+        )
+        ok = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(ok) == 1
+        assert {(type(e).__name__, e.extra["scope"]) for e in refused} == {
+            ("QuotaExceeded", "tenant")
+        }

@@ -55,6 +55,10 @@ class RunNowService:
             schedule = await ScheduleRepo(conn).get(caller.tenant_id, schedule_id)
             if schedule is None or schedule.install_id != install.id:
                 raise ScheduleNotFound(f"schedule {schedule_id} not found")
+            # The tenant's row is locked before anything is judged: concurrent requests take
+            # turns, so a repeat (same key, or a second click) finds the first one's run, and
+            # the limit counts every run made before it.
+            settings = await TenantRepo(conn).lock_settings(caller.tenant_id, now)
             runs = RunRepo(conn)
             key = f"{schedule.id}:run_now:{idempotency_key}" if idempotency_key else None
             existing = (
@@ -66,7 +70,6 @@ class RunNowService:
                 return existing, False
             if not install.enabled:
                 raise ExtensionDisabled("the extension is disabled; enable it to run schedules")
-            settings = await TenantRepo(conn).lock_settings(caller.tenant_id, now)
             if settings.schedules_paused:
                 raise SchedulesPaused("schedules are paused for this tenant (kill switch)")
             try:
@@ -94,7 +97,8 @@ class RunNowService:
             )
             if not key:
                 run = run.changed(idempotency_key=f"{schedule.id}:run_now:{run.id}")
-            await RunQueue(conn).insert_new([run])
+            if run.id not in await RunQueue(conn).insert_new([run]):
+                raise AssertionError("a run-now key was taken while the tenant was locked")
             await audit.record(
                 conn,
                 caller,
