@@ -46,6 +46,10 @@ def claims(**overrides: object) -> dict[str, object]:
             "token expired",
         ),
         (bearer(jwt.encode(claims(exp=None), JWT_SECRET, "HS256")), "invalid token"),
+        (
+            bearer(jwt.encode(claims(nbf=int(time.time()) + 3600), JWT_SECRET, "HS256")),
+            "invalid token",
+        ),
         (bearer(jwt.encode(claims(sub=None), JWT_SECRET, "HS256")), "invalid token"),
         (
             bearer(jwt.encode(claims(user_type="robot"), JWT_SECRET, "HS256")),

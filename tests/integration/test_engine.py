@@ -954,3 +954,26 @@ async def test_a_call_outlasting_its_lease_keeps_it_renewed_against_a_competing_
     [run] = await world.runs(s["id"])
     assert (run["status"], run["attempt"]) == ("success", 1)
     assert len(world.stub.calls) == 1
+
+
+async def test_line_breaks_in_a_schedules_name_or_payload_never_become_runner_headers(
+    world: World,
+) -> None:
+    s = await world.schedule(
+        name="n\r\nx-evil: 1", payloadJson={"h": "a\r\nx-evil: 2", "x-evil": "3"}
+    )
+    assert (await run_now(world, s["id"])).status_code == 202
+    assert await world.engine.worker.run_once() == 1
+    [call] = world.stub.calls
+    assert set(call["headers"]) >= {"x-alga-tenant", "x-alga-extension", "x-request-id"}
+    assert "x-evil" not in call["headers"]
+    assert set(call["body"]["http"]["headers"]) == {
+        "x-alga-tenant",
+        "x-alga-extension",
+        "x-alga-trigger",
+        "x-alga-schedule-id",
+        "x-alga-scheduled-for",
+        "content-type",
+    }
+    sent = json.loads(base64.b64decode(call["body"]["http"]["body_b64"]))
+    assert sent == {"h": "a\r\nx-evil: 2", "x-evil": "3"}

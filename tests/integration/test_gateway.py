@@ -354,3 +354,28 @@ async def test_each_call_is_measured_and_logged_without_its_body(
     metrics = (await gw.served.client.get("/metrics")).text
     assert 'extsched_gateway_requests_total{status="200"} 1.0' in metrics
     assert "extsched_gateway_duration_seconds_count 1.0" in metrics
+
+
+async def test_line_breaks_in_install_data_query_or_path_never_become_runner_headers(
+    gw: Gateway, dev: Dev
+) -> None:
+    h = gw.personas.admin_a.headers
+    evil = "v\r\nx-evil: 1"
+    r = await gw.served.client.put(
+        f"/api/v1/extensions/{gw.ext['install']['id']}/config",
+        json={"config": {"k": evil}},
+        headers=h,
+    )
+    assert r.status_code == 200
+    # A path with a line break names no route at all.
+    r = await gw.call("POST", "/items/a%0D%0Ax-evil:%201", json={})
+    assert r.status_code == 404
+    assert dev.recent == []
+    r = await gw.call("POST", "/items/a%20b:%3A?q=%0D%0Ax-evil:%202", json={})
+    assert r.status_code == 200, r.text
+    seen = dev.recent[-1]
+    assert not [k for k in seen["headers"] if k.lower() == "x-evil"]
+    assert "x-evil" not in seen["body"]["http"]["headers"]
+    assert seen["body"]["context"]["config"] == {"k": evil}  # carried as data
+    assert seen["body"]["http"]["query"] == {"q": "\r\nx-evil: 2"}
+    assert seen["body"]["http"]["path"] == "/items/a b::"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -10,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from extsched.auth import Authenticator
@@ -73,3 +77,33 @@ async def test_a_token_signed_by_another_key_is_refused(jwks_url: str) -> None:
         await auth.verify(f"Bearer {_token(other)}")
     with pytest.raises(Unauthenticated):
         await auth.verify(f"Bearer {_token(other, kid='unknown')}")
+
+
+async def test_an_hs256_token_keyed_with_the_public_key_is_refused(
+    jwks_url: str, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """The algorithm-confusion trick: an HMAC signed with the (public) RSA key as its secret."""
+    public_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    claims = {"sub": "u", "tenant": "t", "permissions": ["extension:read"], "exp": now + 60}
+    header = {"alg": "HS256", "typ": "JWT", "kid": "k1"}
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{b64(signature)}"
+    with pytest.raises(Unauthenticated):
+        await Authenticator(secret=None, jwks_url=jwks_url).verify(f"Bearer {forged}")
+
+
+async def test_an_rs256_token_is_refused_where_hs256_is_configured(
+    rsa_key: rsa.RSAPrivateKey,
+) -> None:
+    with pytest.raises(Unauthenticated):
+        await Authenticator(secret="a-shared-secret-0123456789-0123456789").verify(
+            f"Bearer {_token(rsa_key)}"
+        )

@@ -27,6 +27,7 @@ from extsched.api.routers import (
     schedules,
     tenant,
 )
+from extsched.api.url_guard import NulGuard
 from extsched.backends.base import JobRunner
 from extsched.clock import Clock, SystemClock
 from extsched.config import Settings
@@ -99,6 +100,7 @@ def create_app(
         redoc_url=None,
     )
     install_handlers(app)
+    app.add_middleware(NulGuard)
     routers = (
         *(health, metrics, registry, installs, extensions, schedules, tenant, admin),
         *(gateway, host_api),

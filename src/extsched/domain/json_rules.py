@@ -1,9 +1,10 @@
 """The rules for every JSON document the service accepts (SPEC §4), pure.
 
 A body must be JSON text in UTF-8, nested at most ``MAX_DEPTH`` levels, with finite numbers and
-valid Unicode strings. The standard parser lets ``NaN``, ``1e999`` and a lone ``"\\ud800"`` through,
-so the parsed value is walked once to find them; the walk names the top-level field that holds the
-fault, so a client sees which of its fields to fix.
+valid Unicode strings without NUL. The standard parser lets ``NaN``, ``1e999``, a lone
+``"\\ud800"`` and ``"\\u0000"`` (which no PostgreSQL text holds) through, so the parsed value is
+walked once to find them; the walk names the top-level field that holds the fault, so a client
+sees which of its fields to fix.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ BODY = "body"  # the field name for faults of the document itself
 TOO_DEEP = f"JSON is nested deeper than {MAX_DEPTH} levels"
 NOT_FINITE = "numbers must be finite (NaN, Infinity and out-of-range numbers are not JSON)"
 NOT_UNICODE = "text must be valid Unicode (a lone surrogate such as \\ud800 is not)"
+HAS_NUL = "text must not contain NUL (\\u0000) characters"
 
 
 class JsonRejected(ValueError):
@@ -69,13 +71,14 @@ def faults_of(value: Any) -> dict[str, str]:
                 continue
             for key, child in item.items():
                 here = field
+                key_fault = _text_fault(key)
                 if depth == 1 and top_is_object:
-                    if not _is_unicode(key):
-                        faults[BODY] = NOT_UNICODE
+                    if key_fault:
+                        faults[BODY] = key_fault
                         continue
                     here = key
-                elif not _is_unicode(key):
-                    faults[here] = NOT_UNICODE
+                elif key_fault:
+                    faults[here] = key_fault
                     break
                 stack.append((child, depth + 1, here))
         elif isinstance(item, list):
@@ -84,8 +87,9 @@ def faults_of(value: Any) -> dict[str, str]:
                 continue
             stack.extend((child, depth + 1, field) for child in item)
         elif isinstance(item, str):
-            if not _is_unicode(item):
-                faults[field] = NOT_UNICODE
+            text_fault = _text_fault(item)
+            if text_fault:
+                faults[field] = text_fault
         elif isinstance(item, float) and not math.isfinite(item):
             faults[field] = NOT_FINITE
     return faults
@@ -101,11 +105,13 @@ def unknown_keys(body: Any, known: Collection[str]) -> dict[str, str]:
     return {k: "unknown field" for k in body if k not in known}
 
 
-def _is_unicode(text: str) -> bool:
+def _text_fault(text: str) -> str | None:
+    if "\x00" in text:
+        return HAS_NUL
     if text.isascii():
-        return True
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return NOT_UNICODE
+    return None
