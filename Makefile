@@ -1,5 +1,5 @@
 # The two commands: `make run` serves the product, `make test` runs the whole suite.
-.PHONY: run run-temporal test lint bench
+.PHONY: run run-temporal test lint bench fuzz
 SHELL := /bin/bash
 
 run:
@@ -16,3 +16,8 @@ lint:
 
 bench:
 	@scripts/bench.sh
+
+# The schemathesis run of the test suite, with many more cases per operation (by hand, not CI).
+fuzz:
+	@EXTSCHED_FUZZ_EXAMPLES=$${EXTSCHED_FUZZ_EXAMPLES:-300} .venv/bin/pytest -p no:randomly -q \
+		--timeout 3600 tests/e2e/test_openapi.py -k schemathesis

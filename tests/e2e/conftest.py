@@ -17,6 +17,7 @@ import pytest
 from tests.support.postgres import free_port
 
 EXTSCHED = str(Path(sys.executable).with_name("extsched"))
+RUNNER_TOKEN = "e2e-runner-token-0123456789-abcdef"
 
 
 @contextmanager
@@ -77,6 +78,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         "EXTSCHED_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
         "EXTSCHED_JWT_SECRET": "e2e-secret-0123456789-0123456789-xyz",
         "RUNNER_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "RUNNER_SERVICE_TOKEN": RUNNER_TOKEN,
     }
     with launched(["serve", "--demo"], env, tmp_path / "serve.log") as base:
         yield base, env

@@ -1,6 +1,8 @@
-"""The OpenAPI document describes what the served API does: a bounded schemathesis run finds no
-server error and no undocumented status, content type or shape; a client generated from the
-document drives a schedule from install to delete with its typed models."""
+"""The OpenAPI document describes what the served API does: a bounded schemathesis run over every
+route (the gateway, the host API with the Runner's token, the settings pages), with stateful
+sequences along the document's links, finds no server error and no undocumented status, content
+type or shape; a client generated from the document drives a schedule from install to delete with
+its typed models. ``make fuzz`` runs the same with many more cases (``EXTSCHED_FUZZ_EXAMPLES``)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import EXTSCHED
+from tests.e2e.conftest import EXTSCHED, RUNNER_TOKEN
 
 BIN = Path(sys.executable).parent
+EXAMPLES = os.environ.get("EXTSCHED_FUZZ_EXAMPLES", "15")
 CHECKS = ",".join(
     [
         "not_a_server_error",
@@ -49,12 +52,14 @@ def schemathesis(
             f"{base}/openapi.json",
             "--header",
             f"Authorization: Bearer {bearer}",
+            "--header",
+            f"x-runner-auth: {RUNNER_TOKEN}",
             "--checks",
             CHECKS,
             "--phases",
-            "examples,coverage,fuzzing",
+            "examples,coverage,fuzzing,stateful",
             "--max-examples",
-            "15",
+            EXAMPLES,
             "--seed",
             "20261130",
             "--workers",
@@ -64,7 +69,7 @@ def schemathesis(
         capture_output=True,
         text=True,
         cwd=workdir,
-        timeout=600,
+        timeout=3600,
     )
 
 
@@ -87,6 +92,7 @@ def test_schemathesis_finds_no_server_error_and_no_mismatch_as_tenant_admin_and_
         f'schedule_id = "{schedule["id"]}"\n'
         f'registry_id = "{install["registryId"]}"\n'
         f'version_id = "{install["versionId"]}"\n'
+        f'install_id = "{install["id"]}"\n'
         'tenant_id = "demo"\n'
     )
     for who, bearer in (("tenant admin", admin), ("operator", operator)):

@@ -34,6 +34,23 @@ DESCRIPTIONS = {
 }
 
 
+# Links from a created schedule to the operations on it: clients (and stateful fuzzing) follow
+# them with the new schedule's id.
+_ON_SCHEDULE = ("get_schedule", "update_schedule", "run_now", "list_runs", "delete_schedule")
+LINKS: dict[tuple[str, str], dict[str, Any]] = {
+    ("create_schedule", "201"): {
+        op: {
+            "operationId": op,
+            "parameters": {
+                "extension_id": "$request.path.extension_id",
+                "schedule_id": "$response.body#/id",
+            },
+        }
+        for op in _ON_SCHEDULE
+    },
+}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Route ``responses`` for problem answers with these statuses."""
     return {status: _problem(status) for status in statuses}
@@ -73,6 +90,10 @@ def build(app: FastAPI) -> dict[str, Any]:
     for path, item in doc["paths"].items():
         for op in item.values():
             _complete(path, op, schemas)
+            for status, response in op.get("responses", {}).items():
+                links = LINKS.get((op.get("operationId", ""), status))
+                if links:
+                    response["links"] = links
     return doc
 
 

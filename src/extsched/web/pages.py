@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -30,7 +31,11 @@ HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["settings pages"])
+PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The page; its scripts read the JSON API", "content": {"text/html": {}}},
+    404: {"description": "A URL no page has (one holding NUL)"},
+}
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
@@ -48,17 +53,17 @@ def _page(request: Request, template: str, **context: object) -> HTMLResponse:
     )
 
 
-@router.get("/settings")
+@router.get("/settings", include_in_schema=False)
 async def settings_root() -> RedirectResponse:
     return RedirectResponse("/settings/extensions")
 
 
-@router.get("/settings/extensions", response_class=HTMLResponse)
+@router.get("/settings/extensions", response_class=HTMLResponse, responses=PAGE)
 async def extensions_page(request: Request) -> HTMLResponse:
     return _page(request, "extensions.html", page="extensions")
 
 
-@router.get("/settings/extensions/{extension_id}", response_class=HTMLResponse)
+@router.get("/settings/extensions/{extension_id}", response_class=HTMLResponse, responses=PAGE)
 async def extension_page(request: Request, extension_id: str) -> HTMLResponse:
     return _page(request, "extension.html", page="extension", extension_id=extension_id)
 
