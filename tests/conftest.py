@@ -24,6 +24,11 @@ from extsched.config import Settings
 from extsched.store.db import Database
 from extsched.store.migrate import upgrade
 from tests.support.postgres import PostgresServer
+from tests.support.reliability import (  # noqa: F401 (the reliability report's hooks)
+    observed,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+)
 from tests.support.temporal import delete_all
 
 JWT_SECRET = "test-secret-for-the-suite-only-0123456789"

@@ -59,8 +59,12 @@ def service(tmp_path: Path) -> Iterator[tuple[str, int]]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.reliability(
+    fault="20 parallel 16 MiB uploads, declared and chunked",
+    guarantee="every body refused at the 1 MiB limit while it arrives; the process stays small",
+)
 async def test_twenty_parallel_16_mib_uploads_leave_the_process_small(
-    service: tuple[str, int],
+    service: tuple[str, int], observed: list[str]
 ) -> None:
     base, pid = service
     token = mint_token(SECRET, sub="u", tenant="t", permissions=[EXTENSION_READ, EXTENSION_WRITE])
@@ -90,5 +94,9 @@ async def test_twenty_parallel_16_mib_uploads_leave_the_process_small(
 
         statuses = await asyncio.gather(*(upload(i) for i in range(20)))
     grown = peak_rss(pid) - before
+    observed.append(
+        f"320 MiB sent by 20 uploads; the service's peak RSS grew {grown / MIB:.1f} MiB; "
+        f"answers {sorted(set(statuses))}"
+    )
     assert grown < 48 * MIB, f"the service grew {grown / MIB:.0f} MiB for 320 MiB sent"
     assert set(statuses) <= {413, 0} and statuses.count(413) >= 10, statuses

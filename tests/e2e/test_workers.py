@@ -67,9 +67,13 @@ async def wait_for(predicate: object, seconds: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.reliability(
+    fault="two worker processes on one PostgreSQL, 500 schedules due at once",
+    guarantee="each occurrence called exactly once",
+)
 @pytest.mark.postgres
 async def test_two_worker_processes_fire_500_due_schedules_exactly_once(
-    pg_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+    pg_url: str, tmp_path: Path, procs: list[subprocess.Popen[bytes]], observed: list[str]
 ) -> None:
     async with runner_stub() as stub:
         stub.default = slow(0.02)  # calls take a while, so one worker cannot finish alone
@@ -105,6 +109,10 @@ async def test_two_worker_processes_fire_500_due_schedules_exactly_once(
     finally:
         await db.dispose()
     assert len(by_worker) == 2 and sum(by_worker.values()) == 500, by_worker
+    observed.append(
+        f"500 due: {len(run_ids)} Runner calls, {len(set(run_ids))} distinct runs, "
+        f"split {sorted(by_worker.values())} between the two workers"
+    )
 
 
 @pytest.mark.postgres
@@ -129,6 +137,10 @@ async def test_two_worker_processes_prepare_ahead_and_fire_on_time_exactly_once(
     }
 
 
+@pytest.mark.reliability(
+    fault="a worker process SIGKILLed mid-run",
+    guarantee="its run is retried once after the lease expires, with the same idempotency key; the lost attempt is recorded abandoned",
+)
 async def test_a_worker_killed_mid_run_leaves_the_run_to_be_retried_once(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:

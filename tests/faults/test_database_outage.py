@@ -67,10 +67,15 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], bool]:
     return lambda: any(text in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.reliability(
+    fault="PostgreSQL stopped in the middle of a burst, then started",
+    guarantee="answers received meanwhile are written once it is back; no run lost, none called twice",
+)
 async def test_answers_received_while_the_database_is_away_are_written_when_it_is_back(
     own_pg: PostgresServer,
     world: tuple[Services, RunnerStub],
     caplog: pytest.LogCaptureFixture,
+    observed: list[str],
 ) -> None:
     svc, stub = world
     assert svc.engine is not None
@@ -106,11 +111,19 @@ async def test_answers_received_while_the_database_is_away_are_written_when_it_i
         # One traceback per failing loop, not one per pass.
         assert len(tracebacks) == len(set(tracebacks)) <= 4, tracebacks
         assert len(errors) <= 8, [r.getMessage() for r in errors]
+        observed.append(
+            f"{DUE} runs answered while PostgreSQL was stopped: {DUE} written once it was back, "
+            f"{len(stub.calls)} Runner calls; {len(tracebacks)} tracebacks, {len(errors)} error lines"
+        )
     finally:
         stop.set()
         await running
 
 
+@pytest.mark.reliability(
+    fault="PostgreSQL away while the dispatcher runs",
+    guarantee="the dispatcher loop comes back on its own and dispatches what became due",
+)
 async def test_the_dispatcher_keeps_dispatching_after_the_database_was_away(
     own_pg: PostgresServer,
     world: tuple[Services, RunnerStub],
@@ -144,6 +157,10 @@ async def test_the_dispatcher_keeps_dispatching_after_the_database_was_away(
         await running
 
 
+@pytest.mark.reliability(
+    fault="a database failure right after a good dispatcher pass",
+    guarantee="the loop survives; one traceback, then a summary a minute",
+)
 async def test_a_failure_right_after_a_good_pass_does_not_end_the_dispatcher(
     world: tuple[Services, RunnerStub],
 ) -> None:

@@ -30,6 +30,10 @@ def claims(**overrides: object) -> dict[str, object]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+@pytest.mark.reliability(
+    fault="forged, expired, not-yet-valid or malformed JWTs; tenants and subjects that could inject headers",
+    guarantee="401 UNAUTHENTICATED with a stable detail",
+)
 @pytest.mark.parametrize(
     ("headers", "detail"),
     [
@@ -89,6 +93,10 @@ async def test_every_bad_credential_is_401_unauthenticated(
     assert (r.json()["code"], r.json()["detail"]) == ("UNAUTHENTICATED", detail)
 
 
+@pytest.mark.reliability(
+    fault="JWT alg none",
+    guarantee="refused",
+)
 async def test_the_alg_none_trick_is_refused(client: httpx.AsyncClient) -> None:
     token = jwt.encode(claims(), None, algorithm="none")
     r = await client.get(ROUTE, headers=bearer(token))

@@ -27,6 +27,10 @@ from tests.support.seed import install, installed_sample, publish
 BASE = "/api/extensions/acme.sample/schedules"
 
 
+@pytest.mark.reliability(
+    fault="20 concurrent creates at the install quota",
+    guarantee="exactly one admitted",
+)
 async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(
     app: FastAPI, ext: dict[str, Any]
 ) -> None:
@@ -92,6 +96,10 @@ def _copy(s: Schedule, i: int) -> Schedule:
     return replace(s, id=new_id(), name=f"filler-{i}")
 
 
+@pytest.mark.reliability(
+    fault="20 concurrent run-now requests of one tenant",
+    guarantee="exactly 5 accepted, 15 rate limited, no 5xx",
+)
 async def test_twenty_concurrent_run_nows_admit_exactly_five_and_nothing_fails(
     app: FastAPI, ext: dict[str, Any]
 ) -> None:
@@ -118,6 +126,10 @@ async def test_twenty_concurrent_run_nows_admit_exactly_five_and_nothing_fails(
     assert len(runs) == 5
 
 
+@pytest.mark.reliability(
+    fault="concurrent run-now requests with one Idempotency-Key, or repeated clicks",
+    guarantee="one run",
+)
 async def test_concurrent_run_nows_with_one_key_or_repeated_clicks_make_one_run(
     app: FastAPI, ext: dict[str, Any]
 ) -> None:
@@ -148,6 +160,10 @@ async def test_concurrent_run_nows_with_one_key_or_repeated_clicks_make_one_run(
         assert sum(1 for r in results if not isinstance(r, BaseException) and r[1]) == 1
 
 
+@pytest.mark.reliability(
+    fault="the run-now limiter's read failing",
+    guarantee="fails closed: 429 with Retry-After, no run",
+)
 async def test_the_run_now_limiter_fails_closed_when_it_cannot_count(
     app: FastAPI, ext: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,6 +187,10 @@ async def test_the_run_now_limiter_fails_closed_when_it_cannot_count(
     assert runs == []
 
 
+@pytest.mark.reliability(
+    fault="20 concurrent creates at the tenant quota",
+    guarantee="exactly one admitted",
+)
 async def test_the_tenant_quota_holds_under_twenty_concurrent_creates_across_installs(
     db_url: str, clock: ManualClock, personas: Personas
 ) -> None:

@@ -207,6 +207,10 @@ async def test_an_occurrence_during_a_live_run_is_skipped_as_overlap(world: Worl
     ]
 
 
+@pytest.mark.reliability(
+    fault="the service stopped for two hours (injected time)",
+    guarantee="one missed record counting the occurrences outside the catch-up window, one run for the newest within it",
+)
 async def test_after_two_hours_down_one_run_and_one_missed_record(world: World) -> None:
     s = await world.schedule(cron="*/5 * * * *")
     await world.at(at(9, 0))
@@ -956,6 +960,10 @@ async def test_a_call_outlasting_its_lease_keeps_it_renewed_against_a_competing_
     assert len(world.stub.calls) == 1
 
 
+@pytest.mark.reliability(
+    fault="header injection through a schedule's name and payload",
+    guarantee="the Runner request's headers are the contract's only; the data travels as data",
+)
 async def test_line_breaks_in_a_schedules_name_or_payload_never_become_runner_headers(
     world: World,
 ) -> None:

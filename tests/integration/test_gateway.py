@@ -190,6 +190,10 @@ async def test_checks_come_in_the_order_spec_fixes(gw: Gateway, dev: Dev) -> Non
     assert len(dev.recent) == calls
 
 
+@pytest.mark.reliability(
+    fault="gateway bodies over 10 MiB, declared or chunked",
+    guarantee="413 before the Runner is called",
+)
 async def test_a_body_over_10_mib_is_refused_declared_or_chunked_after_the_lookups(
     gw: Gateway, dev: Dev
 ) -> None:
@@ -210,6 +214,10 @@ async def test_a_body_over_10_mib_is_refused_declared_or_chunked_after_the_looku
     assert at_limit.status_code == 200
 
 
+@pytest.mark.reliability(
+    fault="a gateway caller over its rate",
+    guarantee="429 with Retry-After; the Runner never sees the refused call",
+)
 async def test_the_token_bucket_refuses_before_the_runner_and_refills(
     dev: Dev, db_url: str, personas: Personas
 ) -> None:
@@ -260,6 +268,10 @@ async def test_the_extensions_own_answer_passes_with_only_the_allowed_headers(
         assert sent["headers"]["content-type"] == "text/plain"
 
 
+@pytest.mark.reliability(
+    fault="the Runner failing behind the gateway (5xx, empty, not JSON, oversized, no status, timeout)",
+    guarantee="502 BAD_GATEWAY or 504 GATEWAY_TIMEOUT, problem+json",
+)
 @pytest.mark.parametrize(
     ("behaviour", "status", "code"),
     [
@@ -356,6 +368,10 @@ async def test_each_call_is_measured_and_logged_without_its_body(
     assert "extsched_gateway_duration_seconds_count 1.0" in metrics
 
 
+@pytest.mark.reliability(
+    fault="header injection through install config, gateway query and path",
+    guarantee="no injected header reaches the Runner",
+)
 async def test_line_breaks_in_install_data_query_or_path_never_become_runner_headers(
     gw: Gateway, dev: Dev
 ) -> None:

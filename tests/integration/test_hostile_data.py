@@ -17,6 +17,10 @@ BASE = "/api/extensions/acme.sample/schedules"
 NUL = "a\u0000b"
 
 
+@pytest.mark.reliability(
+    fault="NUL characters in names, payloads, cron, zones, config, manifests",
+    guarantee="422 naming the field; nothing stored (PostgreSQL would refuse the text)",
+)
 async def test_nul_in_any_body_text_is_a_field_error_and_nothing_is_stored(
     client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
 ) -> None:
@@ -57,6 +61,10 @@ async def test_nul_in_any_body_text_is_a_field_error_and_nothing_is_stored(
     assert [v["version"] for v in versions.json()["versions"]] == ["1.0.0"]
 
 
+@pytest.mark.reliability(
+    fault="NUL characters in URL paths and queries",
+    guarantee="404 for a path, 422 for a query; never a 500",
+)
 @pytest.mark.parametrize(
     ("path", "status"),
     [
@@ -76,6 +84,10 @@ async def test_nul_in_a_url_names_nothing(
     assert r.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.reliability(
+    fault="path traversal, whitespace and odd Unicode in manifest paths",
+    guarantee="traversal and whitespace refused (400 INVALID_MANIFEST); other text kept verbatim as data",
+)
 @pytest.mark.parametrize(
     ("path", "accepted"),
     [
@@ -108,6 +120,10 @@ async def test_manifest_paths_refuse_traversal_and_whitespace_and_keep_other_tex
         assert (r.status_code, r.json()["code"]) == (400, "INVALID_MANIFEST"), r.text
 
 
+@pytest.mark.reliability(
+    fault="traversal, file paths, zero-width and fullwidth text as time zones",
+    guarantee="only keys of the IANA database are zones",
+)
 @pytest.mark.parametrize(
     "zone",
     [

@@ -47,6 +47,10 @@ async def nothing_written(served: Served, personas: Personas) -> None:
     assert [e["action"] for e in r.json()["entries"]] == ["install.created"]
 
 
+@pytest.mark.reliability(
+    fault="JSON nested deeper than 64 levels",
+    guarantee="422, nothing written",
+)
 async def test_a_body_nested_deeper_than_64_levels_is_refused_before_anything_is_written(
     served: Served, served_ext: dict[str, Any], personas: Personas
 ) -> None:
@@ -98,6 +102,10 @@ async def test_a_payload_stored_deeper_than_the_rules_allow_is_still_listed_and_
     assert (r.status_code, r.json()["payloadJson"]) == (200, nested(900))
 
 
+@pytest.mark.reliability(
+    fault="lone surrogates in any string",
+    guarantee="422 naming the field",
+)
 @pytest.mark.parametrize(
     ("path", "method", "text", "field"),
     [
@@ -131,6 +139,10 @@ async def test_a_lone_surrogate_in_any_string_is_a_field_error(
     assert settings.json() == {"defaultTimezone": "UTC", "schedulesPaused": False}
 
 
+@pytest.mark.reliability(
+    fault="NaN, Infinity and out-of-range numbers",
+    guarantee="422",
+)
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
 async def test_numbers_that_are_not_finite_are_refused(
     served: Served, served_ext: dict[str, Any], personas: Personas, number: str
@@ -167,6 +179,10 @@ async def test_a_body_that_is_not_acceptable_json_is_a_422_with_a_readable_messa
     await nothing_written(served, personas)
 
 
+@pytest.mark.reliability(
+    fault="an anonymous caller sending a huge body",
+    guarantee="401 before a byte is read",
+)
 async def test_credentials_are_checked_before_a_byte_of_the_body_is_read(
     served: Served, served_ext: dict[str, Any], personas: Personas
 ) -> None:

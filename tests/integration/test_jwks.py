@@ -79,6 +79,10 @@ async def test_a_token_signed_by_another_key_is_refused(jwks_url: str) -> None:
         await auth.verify(f"Bearer {_token(other, kid='unknown')}")
 
 
+@pytest.mark.reliability(
+    fault="JWT algorithm confusion (HS256 keyed with the RSA public key)",
+    guarantee="refused",
+)
 async def test_an_hs256_token_keyed_with_the_public_key_is_refused(
     jwks_url: str, rsa_key: rsa.RSAPrivateKey
 ) -> None:

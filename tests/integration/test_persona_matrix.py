@@ -85,6 +85,10 @@ async def state(client: httpx.AsyncClient, owner: Persona, w: dict[str, Any]) ->
     }
 
 
+@pytest.mark.reliability(
+    fault="a client-portal user on every route",
+    guarantee="403 everywhere but the gateway; nothing changed",
+)
 async def test_a_client_portal_user_is_refused_everywhere_but_the_gateway_and_changes_nothing(
     client: httpx.AsyncClient, personas: Personas, world: dict[str, Any]
 ) -> None:
@@ -115,6 +119,10 @@ async def test_a_read_only_user_reads_and_every_write_is_refused_without_effect(
     assert await state(client, personas.admin_a, world) == before
 
 
+@pytest.mark.reliability(
+    fault="another tenant's admin on every route, with invalid bodies",
+    guarantee="404, never 403 or 422; nothing changed",
+)
 async def test_another_tenants_admin_gets_404_even_with_invalid_bodies_and_changes_nothing(
     client: httpx.AsyncClient, personas: Personas, world: dict[str, Any]
 ) -> None:

@@ -15,6 +15,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +146,10 @@ def starts(draw: st.DrawFn, tz: str) -> datetime:
     return day.replace(tzinfo=UTC, second=0, microsecond=0)
 
 
+@pytest.mark.reliability(
+    fault="DST transitions (gaps, repeats, half-hour shifts, midnight changes) for random expressions and zones",
+    guarantee="occurrences equal an independent minute-by-minute oracle of SPEC §5's rule, both ways",
+)
 @settings(max_examples=120, deadline=None)
 @given(data=st.data(), expr=exprs, tz=st.sampled_from(ZONES))
 def test_the_engine_gives_exactly_the_oracles_occurrences(
