@@ -196,13 +196,19 @@ def start_background(svc: Services) -> None:
         assert isinstance(svc.backend, TemporalJobRunner)
         backend = svc.backend
         limits = Limits(backend.call_timeout, backend.lease_ttl, backend.catchup_window)
-        worker = build_worker(
-            backend.client,
-            backend.task_queue,
-            Activities(svc.pipeline, svc.clock, limits),
-            concurrency=svc.settings.worker_concurrency,
-        )
-        svc.loops.start("temporal-worker", worker.run)
+        activities = Activities(svc.pipeline, svc.clock, limits)
+
+        async def temporal_worker() -> None:
+            # A fresh worker each time: one that ended (the server went away) cannot run again.
+            worker = build_worker(
+                backend.client,
+                backend.task_queue,
+                activities,
+                concurrency=svc.settings.worker_concurrency,
+            )
+            await worker.run()
+
+        svc.loops.start("temporal-worker", temporal_worker)
     svc.loops.start("sync", lambda: sync_loop(svc))
 
 

@@ -37,6 +37,7 @@ class DevServer:
     process: subprocess.Popen[bytes]
     address: str  # host:port of the gRPC frontend
     ui_url: str | None
+    http_port: int
 
     def stop(self) -> None:
         self.process.terminate()
@@ -54,9 +55,12 @@ def start_dev_server(
     dynamic_config: dict[str, str] | None = None,
     log: Path | None = None,
     timeout: float = 60.0,
+    port: int | None = None,
+    http_port: int | None = None,
 ) -> DevServer:
-    """Start ``temporal server start-dev`` on free loopback ports and wait until it serves."""
-    port, http_port = free_port(), free_port()
+    """Start ``temporal server start-dev`` on loopback (free ports unless given: a restart on
+    the same ports and ``db_file`` comes back with its state) and wait until it serves."""
+    port, http_port = port or free_port(), http_port or free_port()
     args = [
         temporal_binary(),
         "server",
@@ -83,8 +87,11 @@ def start_dev_server(
         args += ["--db-filename", db_file]
     for key, value in (dynamic_config or {}).items():
         args += ["--dynamic-config-value", f"{key}={value}"]
-    out = log.open("ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    if log is not None:
+        with log.open("ab") as out:  # the child keeps its own descriptor
+            process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    else:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     health = f"http://127.0.0.1:{http_port}/api/v1/namespaces/default"
     while True:
@@ -99,4 +106,4 @@ def start_dev_server(
             process.kill()
             raise RuntimeError("the temporal dev server did not come up")
         time.sleep(0.2)
-    return DevServer(process, f"127.0.0.1:{port}", ui_url)
+    return DevServer(process, f"127.0.0.1:{port}", ui_url, http_port)
