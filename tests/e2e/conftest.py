@@ -24,6 +24,15 @@ RUNNER_TOKEN = "e2e-runner-token-0123456789-abcdef"
 def launched(args: list[str], env: dict[str, str], log: Path, timeout: float = 30) -> Iterator[str]:
     """``extsched *args --port P`` as its own process, answering /healthz; its base URL. The
     process's output goes to ``log``; it is stopped (SIGTERM) on exit."""
+    with running(args, env, log, timeout) as (base, _):
+        yield base
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str], log: Path, timeout: float = 30
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``launched``, with the process itself (to measure it, or to kill it)."""
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -41,7 +50,7 @@ def launched(args: list[str], env: dict[str, str], log: Path, timeout: float = 3
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"extsched {args[0]} did not come up:\n{log.read_text()}")
             time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import httpx
 import pytest
 
 from extsched.auth import EXTENSION_READ, EXTENSION_WRITE, mint_token
-from tests.e2e.conftest import EXTSCHED
+from tests.e2e.conftest import running
 from tests.support.postgres import free_port
 
 SECRET = "upload-secret-0123456789-0123456789-xyz"
@@ -31,38 +29,16 @@ def peak_rss(pid: int) -> int:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
     env = {
         **os.environ,
         "EXTSCHED_DATABASE_URL": f"sqlite:///{tmp_path}/upload.db",
         "EXTSCHED_JWT_SECRET": SECRET,
         "RUNNER_BASE_URL": f"http://127.0.0.1:{free_port()}",
     }
-    with (tmp_path / "serve.log").open("w") as log:
-        proc = subprocess.Popen(
-            [EXTSCHED, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
+    with running(["serve"], env, tmp_path / "serve.log") as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
-@pytest.mark.reliability(
-    fault="20 parallel 16 MiB uploads, declared and chunked",
-    guarantee="every body refused at the 1 MiB limit while it arrives; the process stays small",
-)
 async def test_twenty_parallel_16_mib_uploads_leave_the_process_small(
     service: tuple[str, int], observed: list[str]
 ) -> None:

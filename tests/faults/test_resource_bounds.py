@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +19,9 @@ import pytest
 
 from extsched.auth import EXTENSION_READ, mint_token
 from extsched.clock import SystemClock
-from tests.e2e.conftest import EXTSCHED
+from tests.e2e.conftest import running
 from tests.e2e.test_upload_memory import MIB
 from tests.support.burst import count_runs, prepare_due_bulk
-from tests.support.postgres import free_port
 from tests.support.runner_stub import RunnerStub, hang, runner_stub
 
 SCALE = int(os.environ.get("EXTSCHED_FAULT_SCALE", "1"))
@@ -35,13 +35,6 @@ def rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def start_serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [EXTSCHED, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 def p95(samples: list[float]) -> float:
@@ -59,6 +52,50 @@ async def hanging() -> AsyncIterator[tuple[RunnerStub, asyncio.Event]]:
             release.set()
 
 
+@dataclass
+class Figures:
+    in_flight: int
+    runs: dict[str, int]
+    rss_before: int
+    rss_peak: int
+    health: list[float]
+    listing: list[float]
+
+
+async def measure(
+    base: str, proc: subprocess.Popen[bytes], url: str, stub: RunnerStub, tenant: str
+) -> Figures:
+    token = mint_token(SECRET, sub="u", tenant=tenant, permissions=[EXTENSION_READ])
+    headers = {"Authorization": f"Bearer {token}"}
+    listing_url = "/api/extensions/bench.fleet/schedules"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        assert (await client.get(listing_url, headers=headers)).status_code == 200
+        before = rss(proc.pid)
+        # The fleet comes due; the worker fills its slots and waits on the Runner.
+        deadline = time.monotonic() + 120 + FLEET / 1000
+        while len(stub.calls) < CONCURRENCY:
+            assert time.monotonic() < deadline, f"{len(stub.calls)} calls"
+            await asyncio.sleep(0.2)
+        runs: dict[str, int] = {}
+        while sum(runs.values()) < FLEET:  # every occurrence recorded as a run
+            runs = await count_runs(url)
+            assert time.monotonic() < deadline, runs
+            await asyncio.sleep(0.5)
+        health: list[float] = []
+        listing: list[float] = []
+        peak = 0
+        for _ in range(100):
+            start = time.perf_counter()
+            assert (await client.get("/healthz")).status_code == 200
+            health.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            assert (await client.get(listing_url, headers=headers)).status_code == 200
+            listing.append(time.perf_counter() - start)
+            peak = max(peak, rss(proc.pid))
+            await asyncio.sleep(0.02)
+        return Figures(len(stub.calls), runs, before, peak, health, listing)
+
+
 @pytest.mark.reliability(
     fault="a fleet due at once (10,000 x EXTSCHED_FAULT_SCALE schedules) and a Runner that hangs",
     guarantee="calls in flight capped at the worker's concurrency; memory bounded; health and "
@@ -71,7 +108,6 @@ async def test_a_hanging_runner_under_a_large_fleet_holds_memory_and_answers(
     url = f"sqlite:///{tmp_path}/fleet.db"
     due = datetime.now(UTC) + timedelta(seconds=20)
     tenants = await prepare_due_bulk(url, stub.url, FLEET, SystemClock(), due)
-    port = free_port()
     env = {
         **os.environ,
         "EXTSCHED_DATABASE_URL": url,
@@ -80,58 +116,19 @@ async def test_a_hanging_runner_under_a_large_fleet_holds_memory_and_answers(
         "EXTSCHED_WORKER_CONCURRENCY": str(CONCURRENCY),
         "EXT_GATEWAY_TIMEOUT_MS": "600000",  # the Runner hangs for the whole test
     }
-    proc = start_serve(port, env, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{port}"
-    token = mint_token(SECRET, sub="u", tenant=tenants[0], permissions=[EXTENSION_READ])
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
-                await asyncio.sleep(0.1)
-            assert (
-                await client.get("/api/extensions/bench.fleet/schedules", headers=headers)
-            ).status_code == 200
-            before = rss(proc.pid)
-            # The fleet comes due; the worker fills its slots and waits on the Runner.
-            deadline = time.monotonic() + 120 + FLEET / 1000
-            while len(stub.calls) < CONCURRENCY:
-                assert time.monotonic() < deadline, f"{len(stub.calls)} calls"
-                await asyncio.sleep(0.2)
-            runs: dict[str, int] = {}
-            while sum(runs.values()) < FLEET:  # every occurrence recorded as a run
-                runs = await count_runs(url)
-                assert time.monotonic() < deadline, runs
-                await asyncio.sleep(0.5)
-            health: list[float] = []
-            listing: list[float] = []
-            peak = 0
-            for _ in range(100):
-                start = time.perf_counter()
-                assert (await client.get("/healthz")).status_code == 200
-                health.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                r = await client.get("/api/extensions/bench.fleet/schedules", headers=headers)
-                assert r.status_code == 200
-                listing.append(time.perf_counter() - start)
-                peak = max(peak, rss(proc.pid))
-                await asyncio.sleep(0.02)
-            in_flight = len(stub.calls)
-    finally:
-        proc.kill()  # its calls would wait for the Runner until their timeout
-        proc.wait(timeout=30)
-    grown = peak - before
+    # Started before the fleet is due: ``running`` blocks this loop until /healthz answers,
+    # while no call can arrive yet.
+    with running(["serve"], env, tmp_path / "serve.log") as (base, proc):
+        try:
+            f = await measure(base, proc, url, stub, tenants[0])
+        finally:
+            proc.kill()  # its calls would wait for the Runner until their timeout
     observed.append(
-        f"{FLEET} due at once: {in_flight} calls in flight (concurrency {CONCURRENCY}), "
-        f"runs {runs}; RSS {before / MIB:.0f} -> "
-        f"{peak / MIB:.0f} MiB; p95 health {p95(health) * 1000:.1f} ms, "
-        f"list {p95(listing) * 1000:.1f} ms (median {statistics.median(listing) * 1000:.1f} ms)"
+        f"{FLEET} due at once: {f.in_flight} calls in flight (concurrency {CONCURRENCY}), "
+        f"runs {f.runs}; RSS {f.rss_before / MIB:.0f} -> {f.rss_peak / MIB:.0f} MiB; "
+        f"p95 health {p95(f.health) * 1000:.1f} ms, list {p95(f.listing) * 1000:.1f} ms "
+        f"(median {statistics.median(f.listing) * 1000:.1f} ms)"
     )
-    assert in_flight == CONCURRENCY
+    assert f.in_flight == CONCURRENCY
+    grown = f.rss_peak - f.rss_before
     assert grown < 64 * MIB + FLEET * 1024, f"grew {grown / MIB:.0f} MiB"

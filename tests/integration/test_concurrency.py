@@ -18,7 +18,9 @@ from extsched.domain.paging import PageRequest, page_request
 from extsched.domain.records import Schedule
 from extsched.errors import RateLimited, StoreUnavailable
 from extsched.services.caller import Caller
+from extsched.services.container import Services
 from extsched.services.inputs import Given
+from extsched.services.schedules import ScheduleView
 from extsched.store.run_repo import RunRepo
 from extsched.store.schedule_repo import ScheduleRepo
 from tests.conftest import JWT_SECRET, Personas
@@ -84,6 +86,15 @@ async def test_concurrent_patches_of_different_fields_never_lose_an_update(
     assert revisions == list(range(2, 12))
 
 
+async def sync_schedule(svc: Services, ext: dict[str, Any], cron: str) -> ScheduleView:
+    """A schedule of tenant A's sample install, on its POST /sync endpoint."""
+    return await svc.schedules.create(
+        Caller("tenant-a", "alice"),
+        "acme.sample",
+        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": cron}),
+    )
+
+
 def _page() -> PageRequest:
     return page_request(None, None)
 
@@ -105,11 +116,7 @@ async def test_twenty_concurrent_run_nows_admit_exactly_five_and_nothing_fails(
 ) -> None:
     svc = app.state.services
     caller = Caller("tenant-a", "alice")
-    made = await svc.schedules.create(
-        caller,
-        "acme.sample",
-        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
-    )
+    made = await sync_schedule(svc, ext, "0 0 * * *")
     results = await asyncio.gather(
         *(
             svc.run_now.run_now(caller, "acme.sample", made.schedule.id, idempotency_key=f"k{i}")
@@ -135,16 +142,8 @@ async def test_concurrent_run_nows_with_one_key_or_repeated_clicks_make_one_run(
 ) -> None:
     svc = app.state.services
     caller = Caller("tenant-a", "alice")
-    made = await svc.schedules.create(
-        caller,
-        "acme.sample",
-        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
-    )
-    clicked = await svc.schedules.create(
-        caller,
-        "acme.sample",
-        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 1 * * *"}),
-    )
+    made = await sync_schedule(svc, ext, "0 0 * * *")
+    clicked = await sync_schedule(svc, ext, "0 1 * * *")
     # One Idempotency-Key on one schedule; clicks without a key on another.
     for schedule, key in ((made.schedule, "same"), (clicked.schedule, None)):
         results = await asyncio.gather(
@@ -169,11 +168,7 @@ async def test_the_run_now_limiter_fails_closed_when_it_cannot_count(
 ) -> None:
     svc = app.state.services
     caller = Caller("tenant-a", "alice")
-    made = await svc.schedules.create(
-        caller,
-        "acme.sample",
-        Given({"endpointId": ext["endpoints"]["POST /sync"], "cron": "0 0 * * *"}),
-    )
+    made = await sync_schedule(svc, ext, "0 0 * * *")
 
     async def unreadable(*_: Any, **__: Any) -> Any:
         raise StoreUnavailable("the runs table cannot be read")
