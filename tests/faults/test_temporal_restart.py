@@ -135,6 +135,6 @@ async def test_after_a_temporal_restart_the_next_run_runs_once_and_nothing_twice
     keys = [c["headers"]["x-idempotency-key"] for c in stub.calls]
     assert sorted(keys) == sorted(r["id"] for r in runs)  # each run called once
     observed.append(
-        f"restart and the next occurrence's run done in {recovered:.1f} s; "
+        f"restart and the next run done in {recovered:.1f} s; "
         f"{len(runs)} runs, {len(keys)} Runner calls, 0 duplicates"
     )
