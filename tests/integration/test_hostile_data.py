@@ -149,3 +149,46 @@ async def test_time_zones_are_only_iana_keys(
         False,
         {"timezone"},
     )
+
+
+@pytest.mark.reliability(
+    fault="SQL, HTML and script text in names, payloads, config and manifest paths",
+    guarantee="stored and returned exactly as data (the settings page shows it as text: "
+    "tests/browser)",
+)
+async def test_sql_and_markup_text_is_stored_and_returned_as_data(
+    client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
+) -> None:
+    h = personas.admin_a.headers
+    texts = [
+        "'; DROP TABLE tenant_extension_schedule; --",
+        '" OR 1=1 --',
+        "<script>alert(1)</script>",
+        "${jndi:ldap://x}",
+        "%s%n%x",
+    ]
+    made = []
+    for i, text in enumerate(texts):
+        r = await client.post(
+            BASE,
+            json={
+                "endpointId": ext["endpoints"]["POST /sync"],
+                "cron": f"{i} 9 * * *",
+                "name": text,
+                "payloadJson": {text: text},
+            },
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+    for sid, text in zip(made, texts, strict=True):
+        got = (await client.get(f"{BASE}/{sid}", headers=h)).json()
+        assert (got["name"], got["payloadJson"]) == (text, {text: text})
+    listed = (await client.get(BASE, headers=h)).json()["schedules"]
+    assert sorted(s["name"] for s in listed) == sorted(texts)
+    r = await client.put(
+        f"/api/v1/extensions/{ext['install']['id']}/config",
+        json={"config": {t: t for t in texts}},
+        headers=h,
+    )
+    assert r.json()["config"] == {t: t for t in texts}
