@@ -285,3 +285,25 @@ async def test_a_malformed_call_is_422_naming_the_field(host: Host, body: Any, f
     r = await host.call(body)
     assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_FAILED")
     assert field in r.json()["fieldErrors"]
+
+
+async def test_openapi_documents_the_host_api_as_a_union_by_operation_and_the_gateway(
+    host: Host,
+) -> None:
+    doc = (await host.served.client.get("/openapi.json")).json()
+    request = doc["components"]["schemas"]["HostRequest"]
+    assert request["discriminator"]["propertyName"] == "operation"
+    assert set(request["discriminator"]["mapping"]) == {
+        "list",
+        "get",
+        "create",
+        "update",
+        "delete",
+        "getEndpoints",
+    }
+    op = doc["paths"]["/api/internal/ext-scheduler/install/{install_id}"]["post"]
+    assert op["security"] == [{"runnerAuth": []}]
+    assert {"401", "403", "404", "409", "422", "429"} <= set(op["responses"])
+    gateway = doc["paths"]["/api/ext/{extension_id}/{path}"]
+    assert set(gateway) == {"get", "head", "post", "put", "patch", "delete"}
+    assert {"404", "413", "429", "502", "504"} <= set(gateway["post"]["responses"])
