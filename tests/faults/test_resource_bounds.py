@@ -20,13 +20,13 @@ import pytest
 from extsched.auth import EXTENSION_READ, mint_token
 from extsched.clock import SystemClock
 from tests.e2e.conftest import running
-from tests.e2e.test_upload_memory import MIB
 from tests.support.burst import count_runs, prepare_due_bulk
 from tests.support.runner_stub import RunnerStub, hang, runner_stub
 
 SCALE = int(os.environ.get("EXTSCHED_FAULT_SCALE", "1"))
 FLEET = 10_000 * SCALE
 CONCURRENCY = 256
+MIB = 1024 * 1024
 SECRET = "bounds-secret-0123456789-0123456789-xyz"
 
 

@@ -107,6 +107,16 @@ async def drive(svc: Services, clock: ManualClock, seconds: int) -> None:
     await svc.engine.tick()
 
 
+async def fire_again(svc: Services, clock: ManualClock, seconds: int) -> datetime:
+    """Every schedule due again 5 s from now, driven for ``seconds``; that occurrence."""
+    at = clock.now() + timedelta(seconds=5)
+    async with svc.db.transaction() as conn:
+        await conn.execute(embedded_schedule.update().values(next_fire_for=at, fire_at=at))
+    clock.set(at)
+    await drive(svc, clock, seconds)
+    return at
+
+
 async def runs(svc: Services) -> list[Any]:
     async with svc.db.connect() as conn:
         return list((await conn.execute(run_t.select())).all())
@@ -145,13 +155,7 @@ async def test_every_run_ends_with_the_status_of_its_failure_and_firing_goes_on(
 
     # The Runner goes down: the next occurrence's runs end in connection errors, recorded.
     await runner.stop()
-    second_at = clock.now() + timedelta(seconds=5)
-    async with svc.db.transaction() as conn:
-        await conn.execute(
-            embedded_schedule.update().values(next_fire_for=second_at, fire_at=second_at)
-        )
-    clock.set(second_at)
-    await drive(svc, clock, 120)
+    second_at = await fire_again(svc, clock, 120)
     down = [r for r in await runs(svc) if r.scheduled_for == second_at]
     assert len(down) == DUE
     assert {r.status for r in down} == {"error"}
@@ -160,13 +164,7 @@ async def test_every_run_ends_with_the_status_of_its_failure_and_firing_goes_on(
     # Back up: the following occurrence fires for every schedule and succeeds.
     runner.healthy = True
     await runner.start()
-    third_at = clock.now() + timedelta(seconds=5)
-    async with svc.db.transaction() as conn:
-        await conn.execute(
-            embedded_schedule.update().values(next_fire_for=third_at, fire_at=third_at)
-        )
-    clock.set(third_at)
-    await drive(svc, clock, 20)
+    third_at = await fire_again(svc, clock, 20)
     after = [r for r in await runs(svc) if r.scheduled_for == third_at]
     assert len(after) == DUE and {r.status for r in after} == {"success"}
     stuck = [r for r in await runs(svc) if r.status in ("queued", "running")]

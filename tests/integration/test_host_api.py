@@ -307,3 +307,13 @@ async def test_openapi_documents_the_host_api_as_a_union_by_operation_and_the_ga
     gateway = doc["paths"]["/api/ext/{extension_id}/{path}"]
     assert set(gateway) == {"get", "head", "post", "put", "patch", "delete"}
     assert {"404", "413", "429", "502", "504"} <= set(gateway["post"]["responses"])
+
+
+async def test_a_schedule_made_without_a_zone_takes_the_tenants_default(host: Host) -> None:
+    r = await host.served.client.put(
+        "/api/tenant/settings",
+        json={"defaultTimezone": "Europe/Paris"},
+        headers=host.personas.admin_a.headers,
+    )
+    assert r.status_code == 200
+    assert (await host.create())["timezone"] == "Europe/Paris"

@@ -239,16 +239,16 @@ def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
     first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if first.astimezone(zone).replace(tzinfo=None) == wall:
         return first
-    # In a gap: the instant the clock jumped lies between the two readings of the wall time.
-    low = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    low, high = min(low, first), max(low, first)
+    # In a gap: the clock jumped at a whole minute between the two readings of the wall time;
+    # find the first minute whose wall time is past it.
+    other = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    low, high = min(other, first), max(other, first)
     while high - low > _MINUTE:
-        mid = low + (high - low) / 2
-        mid = mid.replace(second=0, microsecond=0)
+        mid = low + (high - low) // _MINUTE // 2 * _MINUTE
         if mid.astimezone(zone).replace(tzinfo=None) > wall:
             high = mid
         else:
-            low = mid if mid > low else low + _MINUTE
+            low = mid
     return high
 
 

@@ -27,7 +27,7 @@ from extsched.domain.gateway import (
 )
 from extsched.domain.install_config import install_config
 from extsched.domain.invocation import AttemptResult, RunnerCall
-from extsched.domain.records import Endpoint, Install, Version
+from extsched.domain.records import Install, Version
 from extsched.domain.token_bucket import Buckets
 from extsched.errors import BadGateway, EndpointNotFound, GatewayTimeout, RateLimited
 from extsched.ids import new_id
@@ -49,7 +49,6 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 class GatewayTarget:
     install: Install
     version: Version
-    endpoint: Endpoint
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ class GatewayService:
     async def target(
         self, caller: Caller, extension_id: str, method: str, path: str
     ) -> GatewayTarget:
-        """The install (404 ``EXTENSION_NOT_INSTALLED`` unless enabled) and the endpoint serving
-        ``method path`` in its version (404 ``ENDPOINT_NOT_FOUND``)."""
+        """The install (404 ``EXTENSION_NOT_INSTALLED`` unless enabled) and its version, once an
+        endpoint of that version serves ``method path`` (else 404 ``ENDPOINT_NOT_FOUND``)."""
         async with self.db.connect() as conn:
             install = await resolve_install(conn, caller.tenant_id, extension_id)
             if not install.enabled:
@@ -97,10 +96,9 @@ class GatewayService:
             version = await registry.get_version(install.version_id)
             assert version is not None, "an install always pins an existing version"
             endpoints = await registry.list_endpoints(install.version_id)
-        endpoint = match_endpoint(endpoints, runner_method(method), path)
-        if endpoint is None:
+        if match_endpoint(endpoints, runner_method(method), path) is None:
             raise EndpointNotFound(f"the extension has no endpoint {method} {path}")
-        return GatewayTarget(install, version, endpoint)
+        return GatewayTarget(install, version)
 
     async def call(
         self, caller: Caller, target: GatewayTarget, request: GatewayRequest

@@ -103,9 +103,8 @@ class HostApiService:
         if op == "delete":
             await schedules.delete(caller, install.id, sid)
             return HostAnswer(200, deleted=True)
-        if op == "update":
-            # The schedule is looked up first: another install's is a 404 before any 422.
-            await schedules.get(caller, install.id, sid)
+        # An endpoint that names nothing is reported only if the schedule service refuses the
+        # body too, after its own lookups: another install's schedule stays a 404.
         endpoint_id, endpoint_error = None, None
         if "endpoint" in call.fields:
             found = await self.installs.endpoints(caller, install.id)

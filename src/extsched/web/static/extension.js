@@ -1,5 +1,5 @@
 // One extension's page: its schedules, the editor, run history and the update flow.
-import { api, ApiError, ext } from "./api.js";
+import { api, ext } from "./api.js";
 import { every, fill, h, stateMessage } from "./dom.js";
 import { openHistory, refreshHistory } from "./run_history.js";
 import { openEditor } from "./schedule_form.js";
@@ -144,18 +144,15 @@ async function reloadSchedules(extraPage = false) {
 }
 
 async function reloadAll() {
-  const [install, endpoints, settings] = await Promise.all([
-    api("GET", `/api/v1/extensions`).then(({ data }) => {
-      const id = page.extensionId.toLowerCase();
-      const found = data.extensions.find(
-        (e) => e.id === page.extensionId || e.registryId === page.extensionId || e.slug.toLowerCase() === id,
-      );
-      if (!found) throw new ApiError(404, { code: "EXTENSION_NOT_INSTALLED", detail: "not installed" });
-      return found;
-    }),
+  // The server resolves the page's id (install id, registry id or slug); the tenant's list
+  // adds the extension's name and slug to that install.
+  const [own, listed, endpoints, settings] = await Promise.all([
+    api("GET", `/api/v1/extensions/${encodeURIComponent(page.extensionId)}`).then(({ data }) => data),
+    api("GET", "/api/v1/extensions").then(({ data }) => data.extensions),
     api("GET", ext(page.extensionId, "/endpoints")).then(({ data }) => data.endpoints),
     api("GET", "/api/tenant/settings").then(({ data }) => data),
   ]);
+  const install = listed.find((e) => e.id === own.id) || { ...own, slug: page.extensionId, displayName: null };
   Object.assign(page, { install, endpoints, settings });
   await fetchSchedules(false);
   renderHeader();
