@@ -80,12 +80,17 @@ async def measure(url: str, n: int) -> dict[str, Any]:
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     await create(1)
     event.remove(db.engine.sync_engine, "before_cursor_execute", record)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(create(i) for i in range(2, n)))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await svc.close()
     await db.dispose()
-    return {"seconds": seconds, "per_second": (n - 2) / seconds, "statements": len(seen)}
+    return {
+        "seconds": seconds,
+        "per_second": (n - 2) / seconds,
+        "cpu_seconds": cpu,
+        "statements": len(seen),
+    }
 
 
 def run_child(src: Path, url: str, n: int) -> dict[str, Any]:

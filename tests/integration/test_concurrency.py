@@ -62,7 +62,7 @@ async def test_twenty_concurrent_creates_at_49_existing_admit_exactly_one(
     assert len(ok) == 1
     assert {type(e).__name__ for e in refused} == {"QuotaExceeded"}
     async with svc.db.connect() as conn:
-        taken = await ScheduleRepo(conn).occupancy("tenant-a", ext["install"]["id"], None)
+        taken = await ScheduleRepo(conn).occupancy("tenant-a", ext["install"]["id"])
         assert taken.install_schedules == 50
 
 

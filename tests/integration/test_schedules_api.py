@@ -376,8 +376,19 @@ async def test_quota_per_install(
     app.state.services.schedules.max_per_install = 2
     assert (await create(client, personas, ext)).status_code == 201
     assert (await create(client, personas, ext)).status_code == 201
-    r = await create(client, personas, ext)
+    r = await create(client, personas, ext, name="third")
     assert (r.status_code, r.json()["code"], r.json()["limit"]) == (409, "QUOTA_EXCEEDED", 2)
+    # The refused create wrote nothing: no row, no backend entry, no audit entry.
+    h = personas.admin_a.headers
+    assert len((await client.get(BASE, headers=h)).json()["schedules"]) == 2
+    assert len(await memory_backend(app).list_keys()) == 2
+    entries = (await client.get("/api/tenant/audit", headers=h)).json()["entries"]
+    assert [e["action"] for e in entries].count("schedule.created") == 2
+    # A name taken is told before a quota exceeded.
+    app.state.services.schedules.max_per_install = 3
+    assert (await create(client, personas, ext, name="third")).status_code == 201
+    r = await create(client, personas, ext, name="third")
+    assert (r.status_code, r.json()["code"]) == (409, "NAME_TAKEN")
 
 
 async def test_schedules_of_a_disabled_install_stay_listable_and_editable(

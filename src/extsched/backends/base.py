@@ -15,6 +15,8 @@ from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from extsched.store.new_rows import NewRow
+
 KEY_PREFIX = "extsched"
 
 
@@ -153,10 +155,13 @@ class JobRunner(abc.ABC):
         *,
         paused: bool,
         now: datetime,
-        new: bool = False,
     ) -> None:
-        """``ensure_schedule`` inside the caller's transaction (transactional backends only).
-        ``new``: the caller created the schedule in this transaction, so no entry exists yet."""
+        """``ensure_schedule`` inside the caller's transaction (transactional backends only)."""
+        raise NotImplementedError
+
+    def entry_row(self, key: str, spec: ScheduleSpec, *, paused: bool, now: datetime) -> NewRow:
+        """The entry of a schedule created in the caller's transaction, for the caller to insert
+        together with the schedule's own row (transactional backends only)."""
         raise NotImplementedError
 
     async def delete_in(self, conn: AsyncConnection, key: str, *, now: datetime) -> None:

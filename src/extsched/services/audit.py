@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from extsched.domain.records import AuditEntry
+from extsched.ids import new_id
 from extsched.services.caller import Caller
 from extsched.store.tenant_repo import TenantRepo
 
@@ -37,6 +40,26 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict
     return {"before": side(before), "after": side(after)}
 
 
+def entry(
+    caller: Caller,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details: dict[str, Any],
+    now: datetime,
+) -> AuditEntry:
+    return AuditEntry(
+        tenant_id=caller.tenant_id,
+        id=new_id(),
+        actor=caller.actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        created_at=now,
+    )
+
+
 async def record(
     conn: AsyncConnection,
     caller: Caller,
@@ -44,14 +67,6 @@ async def record(
     target_type: str,
     target_id: str,
     details: dict[str, Any],
-    now: Any,
+    now: datetime,
 ) -> None:
-    await TenantRepo(conn).add_audit(
-        caller.tenant_id,
-        actor=caller.actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=details,
-        now=now,
-    )
+    await TenantRepo(conn).add_audit(entry(caller, action, target_type, target_id, details, now))

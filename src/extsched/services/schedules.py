@@ -5,9 +5,10 @@ invalid field at once (``domain.schedule_input``); conflicts (name, quota, revis
 Each change writes the row, an audit entry and the backend's change (in the same transaction on
 the embedded backend, else a sync intent applied after commit).
 
-A create is seven statements: the install, the endpoint, the tenant's settings row (created if
-missing, locked: quotas cannot race), the quota and name counts, the row, the backend's entry and
-the audit entry.
+A create reads the install, the endpoint and the tenant's settings (its row locked, so quotas
+cannot race) in one statement (``store.schedule_intake``), then writes the row, the backend's entry
+and the audit entry and counts the schedules there were before, in one statement on PostgreSQL
+(four on SQLite); a quota exceeded raises then, which rolls the writes back.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from extsched.store.db import Database
 from extsched.store.intent_repo import SyncTarget
 from extsched.store.registry_repo import RegistryRepo
 from extsched.store.schedule_intake import intake
-from extsched.store.schedule_repo import ScheduleRepo, name_taken
-from extsched.store.tenant_repo import TenantRepo
+from extsched.store.schedule_repo import ScheduleRepo
+from extsched.store.tenant_repo import TenantRepo, audit_row
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,11 @@ class ScheduleService:
             except ValidationFailed as refused:
                 raw, unreadable = {}, refused
             raw_endpoint = raw.get("endpointId") if isinstance(raw, dict) else None
-            raw_name = raw.get("name") if isinstance(raw, dict) else None
             found = await intake(
                 conn,
                 caller.tenant_id,
                 extension_id,
                 raw_endpoint if isinstance(raw_endpoint, str) else None,
-                rules.normalize_name(raw_name) if _is_name(raw_name) else None,
                 now,
             )
             install, settings = found.install, found.settings
@@ -157,10 +156,6 @@ class ScheduleService:
                 default_timezone=settings.default_timezone,
             )
             values = checked.values
-            name = values.get("name")
-            if found.name_taken:
-                raise name_taken(str(name))
-            self._check_quota(found.install_schedules, found.tenant_schedules)
             repo = ScheduleRepo(conn)
             schedule_id = new_id()
             schedule = Schedule(
@@ -168,7 +163,7 @@ class ScheduleService:
                 id=schedule_id,
                 install_id=install.id,
                 endpoint_id=values["endpoint_id"],
-                name=name,
+                name=values.get("name"),
                 cron=values["cron"],
                 timezone=values["timezone"],
                 enabled=values.get("enabled", True),
@@ -186,19 +181,14 @@ class ScheduleService:
                 created_at=now,
                 updated_at=now,
             )
-            await repo.insert(schedule)
             target = SyncTarget(caller.tenant_id, install.id, schedule.id)
             known = Known(schedule, install, settings.schedules_paused)
-            await self.sync.stage(conn, target, now, known, created=True)
-            await audit.record(
-                conn,
-                caller,
-                "schedule.created",
-                "schedule",
-                schedule.id,
-                audit.changes(None, audit_fields(schedule)),
-                now,
+            details = audit.changes(None, audit_fields(schedule))
+            entry = audit.entry(caller, "schedule.created", "schedule", schedule.id, details, now)
+            before = await repo.insert(
+                schedule, self.sync.staged_for_new(target, now, known), audit_row(entry)
             )
+            self._check_quota(before.install_schedules, before.tenant_schedules)
         await self.sync.apply(target, now)
         return view_of(schedule, checked.endpoint, install, settings.schedules_paused, now)
 
@@ -344,14 +334,6 @@ async def _find(
     if found is None or found.install_id != install.id:
         raise ScheduleNotFound(f"schedule {schedule_id} not found")
     return found
-
-
-def _is_name(raw: Any) -> bool:
-    """A name the rules accept, so the intake can look for a schedule already holding it."""
-    try:
-        return rules.normalize_name(raw) is not None
-    except rules.RuleViolation:
-        return False
 
 
 async def _named_endpoint(conn: AsyncConnection, body: Any) -> Endpoint | None:

@@ -19,7 +19,8 @@ from extsched.domain.records import Install, Schedule
 from extsched.domain.runs import firing
 from extsched.store.db import Database
 from extsched.store.install_repo import InstallRepo
-from extsched.store.intent_repo import IntentRepo, SyncTarget
+from extsched.store.intent_repo import IntentRepo, SyncTarget, intent_row
+from extsched.store.new_rows import NewRow
 from extsched.store.schedule_repo import ScheduleRepo
 from extsched.store.tenant_repo import TenantRepo
 
@@ -80,13 +81,10 @@ class SyncService:
         target: SyncTarget,
         now: datetime,
         known: Known | None = None,
-        *,
-        created: bool = False,
     ) -> None:
         """Inside the transaction that changed a schedule (or its install or tenant): make the
         backend follow. A transactional backend changes in this same transaction; any other gets
-        a sync intent, applied after commit by ``apply``. ``known`` saves reading the state;
-        ``created``: the schedule is new in this transaction, so it has no backend entry yet."""
+        a sync intent, applied after commit by ``apply``. ``known`` saves reading the state."""
         if not self.backend.transactional:
             await IntentRepo(conn).add(target, now)
             return
@@ -95,9 +93,16 @@ class SyncService:
         if desired is None:
             await self.backend.delete_in(conn, key, now=now)
         else:
-            await self.backend.ensure_in(
-                conn, key, desired.spec, paused=desired.paused, now=now, new=created
-            )
+            await self.backend.ensure_in(conn, key, desired.spec, paused=desired.paused, now=now)
+
+    def staged_for_new(self, target: SyncTarget, now: datetime, known: Known) -> NewRow:
+        """``stage`` for a schedule created in this transaction, as the row to insert with the
+        schedule's own: the transactional backend's entry, or else the sync intent."""
+        if not self.backend.transactional:
+            return intent_row(target, now)
+        desired = desired_of(known)
+        key = schedule_key(target.tenant_id, target.install_id, target.schedule_id)
+        return self.backend.entry_row(key, desired.spec, paused=desired.paused, now=now)
 
     async def _desired(self, conn: AsyncConnection, target: SyncTarget) -> Desired | None:
         """The backend entry a schedule should have, or None: no entry."""

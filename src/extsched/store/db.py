@@ -7,28 +7,43 @@ failing half-way through a read-then-write; PostgreSQL gets a plain pool.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from extsched.config import async_url
 from extsched.store.sqlite_driver import connector
 
 _WRITE = "extsched_write"
+_IDLE_SINCE = "extsched_idle_since"
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged when checked out, so a server
+# restart or a dropped idle connection is noticed there instead of failing a use case. One used
+# more recently is trusted: pinging every check-out cost a round trip per transaction. Should its
+# server have gone away meanwhile, the statement fails as a disconnect, SQLAlchemy then retires
+# every connection of the pool, and the next attempt connects afresh.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+    ) -> None:
         self.url = async_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.url.startswith("sqlite"):
             kwargs["async_creator"] = connector(make_url(self.url).database or "", timeout=30)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            _ping_idle_connections(self.engine, ping_after_idle)
         self._writer: asyncio.Lock | None = None
         self._write_conn: AsyncConnection | None = None
         if self.is_sqlite:
@@ -81,6 +96,25 @@ class Database:
             await self._write_conn.close()
             self._write_conn = None
         await self.engine.dispose()
+
+
+def _ping_idle_connections(engine: AsyncEngine, after: float) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (or connects afresh).
+            raise DisconnectionError(f"pooled connection did not answer a ping: {exc}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.runs import backoff
 from extsched.ids import new_id
+from extsched.store.new_rows import NewRow, insert_rows
 from extsched.store.tables import tenant_extension_sync_intent as intent_t
 
 
@@ -22,23 +23,28 @@ class SyncTarget:
     schedule_id: str
 
 
+def intent_row(target: SyncTarget, now: datetime) -> NewRow:
+    return NewRow(
+        intent_t,
+        {
+            "tenant_id": target.tenant_id,
+            "id": new_id(),
+            "schedule_id": target.schedule_id,
+            "install_id": target.install_id,
+            "attempts": 0,
+            "last_error": None,
+            "not_before": now,
+            "created_at": now,
+        },
+    )
+
+
 class IntentRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
     async def add(self, target: SyncTarget, now: datetime) -> None:
-        await self.conn.execute(
-            intent_t.insert().values(
-                tenant_id=target.tenant_id,
-                id=new_id(),
-                schedule_id=target.schedule_id,
-                install_id=target.install_id,
-                attempts=0,
-                last_error=None,
-                not_before=now,
-                created_at=now,
-            )
-        )
+        await insert_rows(self.conn, [intent_row(target, now)])
 
     async def due(self, now: datetime, limit: int) -> list[SyncTarget]:
         """Schedules with an intent whose retry time has come (all tenants)."""

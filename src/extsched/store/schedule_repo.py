@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from extsched.domain.paging import PageRequest
 from extsched.domain.records import Run, Schedule
 from extsched.errors import NameTaken
+from extsched.store.new_rows import NewRow, insert_rows
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
@@ -23,17 +24,9 @@ _SCHEDULE_FIELDS = [f.name for f in fields(Schedule)]
 _RUN_FIELDS = [f.name for f in fields(Run)]
 
 
-_INSERT = sched_t.insert()
 _IN_INSTALL = sched_t.c.install_id == sa.bindparam("b_install")
-_OCCUPANCY = sa.select(
-    sa.func.count(),
-    sa.func.coalesce(sa.func.sum(sa.case((_IN_INSTALL, 1), else_=0)), 0),
-    sa.func.coalesce(
-        sa.func.sum(
-            sa.case((_IN_INSTALL & (sched_t.c.name == sa.bindparam("b_name")), 1), else_=0)
-        ),
-        0,
-    ),
+_COUNTS = sa.select(
+    sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((_IN_INSTALL, 1), else_=0)), 0)
 ).where(sched_t.c.tenant_id == sa.bindparam("b_tenant"))
 
 
@@ -46,7 +39,11 @@ def name_taken(name: str) -> NameTaken:
 class Occupancy:
     tenant_schedules: int
     install_schedules: int
-    name_taken: bool
+
+
+def schedule_row(schedule: Schedule) -> NewRow:
+    taken = {NAME_UNIQUE: lambda: name_taken(schedule.name or "")}
+    return NewRow(sched_t, schedule.__dict__, taken)
 
 
 def to_schedule(row: Any) -> Schedule:
@@ -63,10 +60,16 @@ class ScheduleRepo:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def insert(self, schedule: Schedule) -> None:
-        """NameTaken when the install has a schedule of that name already."""
-        with unique_outcomes(sched_t, {NAME_UNIQUE: lambda: name_taken(schedule.name or "")}):
-            await self.conn.execute(_INSERT, schedule.__dict__)
+    async def insert(self, schedule: Schedule, *with_rows: NewRow) -> Occupancy:
+        """The schedule's row and ``with_rows`` (its backend entry, its audit entry), in one
+        statement where the database allows; returns the tenant's and the install's schedules
+        before this one, to be judged by the caller (whose raise rolls the insert back). Counted
+        after the caller took the tenant's lock, they miss no concurrent create. NameTaken when
+        the install has a schedule of that name already."""
+        params = {"b_tenant": schedule.tenant_id, "b_install": schedule.install_id}
+        rows = [schedule_row(schedule), *with_rows]
+        [counts] = await insert_rows(self.conn, rows, _COUNTS, params)
+        return Occupancy(int(counts[0]), int(counts[1]))
 
     async def get(self, tenant_id: str, schedule_id: str, *, lock: bool = False) -> Schedule | None:
         q = sched_t.select().where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
@@ -110,12 +113,11 @@ class ScheduleRepo:
         q = sched_t.select().where(sched_t.c.tenant_id == tenant_id).order_by(sched_t.c.id)
         return [to_schedule(r) for r in await self.conn.execute(q)]
 
-    async def occupancy(self, tenant_id: str, install_id: str, name: str | None) -> Occupancy:
-        """The tenant's and the install's schedule counts and whether ``name`` is taken there,
-        in one statement (the quota and name checks of a create)."""
-        params = {"b_tenant": tenant_id, "b_install": install_id, "b_name": name}
-        tenant, install, same_name = (await self.conn.execute(_OCCUPANCY, params)).one()
-        return Occupancy(int(tenant), int(install), bool(same_name))
+    async def occupancy(self, tenant_id: str, install_id: str) -> Occupancy:
+        """The tenant's and the install's schedule counts."""
+        params = {"b_tenant": tenant_id, "b_install": install_id}
+        tenant, install = (await self.conn.execute(_COUNTS, params)).one()
+        return Occupancy(int(tenant), int(install))
 
     async def name_taken(
         self, tenant_id: str, install_id: str, name: str, except_id: str | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from extsched.domain.paging import PageRequest
 from extsched.domain.records import AuditEntry, TenantSettings
-from extsched.ids import new_id
+from extsched.store.new_rows import NewRow, insert_rows
 from extsched.store.tables import tenant_extension_audit as audit_t
 from extsched.store.tables import tenant_settings as settings_t
 from extsched.store.types import UtcDateTime
@@ -28,7 +28,8 @@ async def paused_tenants(conn: AsyncConnection, tenants: set[str]) -> set[str]:
     return set((await conn.execute(q)).scalars())
 
 
-_INSERT_AUDIT = audit_t.insert()
+def audit_row(entry: AuditEntry) -> NewRow:
+    return NewRow(audit_t, entry.__dict__)
 
 
 def _lock_settings(insert: Any) -> Any:
@@ -44,7 +45,8 @@ def _lock_settings(insert: Any) -> Any:
     ).returning(settings_t.c.default_timezone, settings_t.c.schedules_paused)
 
 
-_LOCK_SETTINGS = {False: _lock_settings(sqlite_insert), True: _lock_settings(pg_insert)}
+# By dialect: the tenant's settings row, created if missing and locked (binds b_tenant, b_now).
+LOCK_SETTINGS = {"sqlite": _lock_settings(sqlite_insert), "postgresql": _lock_settings(pg_insert)}
 
 
 class TenantRepo:
@@ -65,7 +67,7 @@ class TenantRepo:
         """The tenant's settings, its row created if missing and locked for this transaction
         (PostgreSQL), in one statement: quota checks and the kill switch serialize on it.
         SQLite needs no lock: BEGIN IMMEDIATE already serializes writers."""
-        stmt = _LOCK_SETTINGS[self.conn.dialect.name == "postgresql"]
+        stmt = LOCK_SETTINGS[self.conn.dialect.name]
         params = {"b_tenant": tenant_id, "b_now": now}
         tz, paused = (await self.conn.execute(stmt, params)).one()
         return TenantSettings(tenant_id, tz, paused)
@@ -105,29 +107,8 @@ class TenantRepo:
             )
         )
 
-    async def add_audit(
-        self,
-        tenant_id: str,
-        *,
-        actor: str,
-        action: str,
-        target_type: str,
-        target_id: str,
-        details: dict[str, Any],
-        now: datetime,
-    ) -> AuditEntry:
-        entry = AuditEntry(
-            tenant_id=tenant_id,
-            id=new_id(),
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            details=details,
-            created_at=now,
-        )
-        await self.conn.execute(_INSERT_AUDIT, entry.__dict__)
-        return entry
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await insert_rows(self.conn, [audit_row(entry)])
 
     async def list_audit(self, tenant_id: str, page: PageRequest) -> list[AuditEntry]:
         """Newest first; returns up to ``limit + 1`` rows so the caller can tell if more exist."""

@@ -26,9 +26,8 @@ from extsched.backends.ports import RunPort
 from extsched.clock import Clock
 from extsched.domain.cron import iter_occurrences, next_occurrence
 from extsched.store.db import Database
+from extsched.store.new_rows import NewRow, insert_rows
 from extsched.store.tables import embedded_schedule as emb_t
-
-_INSERT = emb_t.insert()
 
 
 class EmbeddedJobRunner(JobRunner):
@@ -77,10 +76,12 @@ class EmbeddedJobRunner(JobRunner):
         *,
         paused: bool,
         now: datetime,
-        new: bool = False,
     ) -> None:
         tenant_id, install_id, schedule_id = parse_key(key)
-        row = None if new else (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        row = (await conn.execute(emb_t.select().where(*self._where(key)))).first()
+        if row is None:
+            await insert_rows(conn, [self.entry_row(key, spec, paused=paused, now=now)])
+            return
         values: dict[str, Any] = {
             "install_id": install_id,
             "cron": spec.cron,
@@ -89,7 +90,7 @@ class EmbeddedJobRunner(JobRunner):
             "paused": paused,
             "updated_at": now,
         }
-        retimed = row is not None and (
+        retimed = (
             paused
             or row.paused
             or row.next_fire_for is None
@@ -98,27 +99,37 @@ class EmbeddedJobRunner(JobRunner):
         )
         # A run dispatched ahead for an occurrence that has not come yet is superseded by the
         # change; its occurrence never fired, so it may come again under the new timing.
-        if (
-            row is not None
-            and retimed
-            and await self.port.cancel_ahead(conn, tenant_id, schedule_id, now)
-        ):
+        if retimed and await self.port.cancel_ahead(conn, tenant_id, schedule_id, now):
             values["last_fired_for"] = min(row.last_fired_for, now) if row.last_fired_for else None
         if paused:
             values.update(next_fire_for=None, fire_at=None)
-        elif row is None:
-            values.update(self._next(spec, schedule_id, now))
         elif retimed:
             # Never again an occurrence that already fired, never a back-fill.
             last = values.get("last_fired_for", row.last_fired_for)
             values.update(self._next(spec, schedule_id, max(now, last) if last else now))
-        if row is None:
-            values.update(tenant_id=tenant_id, schedule_id=schedule_id, last_fired_for=None)
-            values.setdefault("next_fire_for", None)
-            values.setdefault("fire_at", None)
-            await conn.execute(_INSERT, values)
-        elif any(getattr(row, k) != v for k, v in values.items() if k != "updated_at"):
+        if any(getattr(row, k) != v for k, v in values.items() if k != "updated_at"):
             await conn.execute(emb_t.update().where(*self._where(key)).values(**values))
+
+    def entry_row(self, key: str, spec: ScheduleSpec, *, paused: bool, now: datetime) -> NewRow:
+        tenant_id, install_id, schedule_id = parse_key(key)
+        timing: dict[str, Any] = {"next_fire_for": None, "fire_at": None}
+        if not paused:
+            timing = self._next(spec, schedule_id, now)
+        return NewRow(
+            emb_t,
+            {
+                "tenant_id": tenant_id,
+                "schedule_id": schedule_id,
+                "install_id": install_id,
+                "cron": spec.cron,
+                "timezone": spec.timezone,
+                "jitter_seconds": spec.jitter_seconds,
+                "paused": paused,
+                "last_fired_for": None,
+                **timing,
+                "updated_at": now,
+            },
+        )
 
     async def delete_in(self, conn: AsyncConnection, key: str, *, now: datetime) -> None:
         tenant_id, _, schedule_id = parse_key(key)
