@@ -58,9 +58,10 @@ async def seeded(db_url: str, backend: Any = None) -> tuple[Services, list[str]]
     return svc, keys
 
 
-async def settle(runner: TemporalJobRunner, count: int) -> None:
-    for _ in range(100):
-        if len(await runner.list_keys()) == count:
+async def settle(runner: TemporalJobRunner, keys: list[str]) -> None:
+    """Until Temporal lists exactly ``keys`` (its list follows changes a moment later)."""
+    for _ in range(200):
+        if sorted(await runner.list_keys()) == sorted(keys):
             return
         await asyncio.sleep(0.05)
 
@@ -71,7 +72,7 @@ async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
     runner = job_runner(client, task_queue())
     svc, keys = await seeded(db_url, runner)
     try:
-        await settle(runner, 3)
+        await settle(runner, keys)
         assert (await runner.describe(keys[2])).paused  # type: ignore[union-attr]
         await client.get_schedule_handle(keys[0]).delete()  # lost on Temporal's side
 
@@ -85,13 +86,13 @@ async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
         await client.get_schedule_handle(keys[1]).update(drift)
         orphan = schedule_key(CALLER.tenant_id, "gone-install", "gone-schedule")
         await runner.ensure_schedule(orphan, ScheduleSpec("0 4 * * *", "UTC", 0), paused=False)
-        await settle(runner, 3)  # one deleted, one orphan added
+        await settle(runner, [*keys[1:], orphan])
 
         changes = await svc.reconciler.run()
         assert sorted((c.action, c.key) for c in changes) == sorted(
             [("create", keys[0]), ("update", keys[1]), ("delete", orphan)]
         )
-        await settle(runner, 3)
+        await settle(runner, keys)
         assert sorted(await runner.list_keys()) == sorted(keys)
         for key, cron in zip(keys, ("0 1 * * *", "0 2 * * *", "0 3 * * *"), strict=True):
             described = await runner.describe(key)
@@ -122,7 +123,7 @@ async def test_an_embedded_database_switched_to_temporal_gets_its_schedules_and_
             assert sorted((c.action, c.key) for c in changes) == sorted(
                 [("create", k) for k in keys] + [("adopt", keys[0])]
             )
-            await settle(runner, 3)  # Temporal lists new schedules a moment later
+            await settle(runner, keys)
             assert await svc.reconciler.run() == []  # the run is handed over once
             states = await runner.snapshot()
             assert [states[k].paused for k in keys] == [False, False, True]

@@ -1,17 +1,19 @@
 """The workflows Temporal runs for extsched. Deterministic: no I/O, no clock but Temporal's, no
 imports beyond the standard library and temporalio (the module is loaded into Temporal's sandbox).
 
-``FireWorkflow`` is what each Temporal Schedule starts: it has the occurrence recorded as a run and
-hands the run to its own ``RunWorkflow``, then ends at once, so the next occurrence is never held
-back by a long call or a retry (the overlap rule is extsched's, applied when the run is recorded).
-``RunWorkflow`` makes the run's attempts, sleeping on Temporal's durable timers between retries;
-run-now starts one directly. Its id derives from the run id, so a run is executed by one workflow
-however often it is fired or triggered.
+``FireWorkflow`` is what each Temporal Schedule starts: it has the occurrence recorded as a run (a
+local activity) and makes the run's first attempt, so a fire costs Temporal one workflow and one
+activity. A run that is to be retried, or whose attempt was lost, goes on in its own
+``RunWorkflow`` and the fire ends, so the next occurrence is held back at most by one call (the
+occurrences Temporal passes over meanwhile are recorded by the next fire). ``RunWorkflow`` makes
+a run's further attempts, sleeping on Temporal's durable timers in between; run-now starts one
+directly. Its id derives from the run id, so a run is executed by one workflow however often it is
+fired or triggered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -22,6 +24,8 @@ from temporalio.workflow import ParentClosePolicy
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 RECORD, ATTEMPT = "extsched.record", "extsched.attempt"
 QUICK = timedelta(seconds=60)
+# Workflow version marker: from it on, a fire makes its run's first attempt itself.
+FIRST_ATTEMPT_IN_FIRE = "first-attempt-in-fire"
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,25 @@ class Fired:
 
 
 @dataclass(frozen=True)
+class Later:
+    """A run to look at again at ``at`` (RFC 3339). ``lost``: its attempt's worker went away
+    (or the database did), so the try at ``at``, once the lease is over, takes the run back (the
+    lost attempt recorded as abandoned)."""
+
+    at: str
+    lost: bool = False
+
+
+@dataclass(frozen=True)
 class RunJob:
-    """A run to execute, with the time limits of its attempts."""
+    """A run to execute, with the time limits of its attempts. ``resume``: when its workflow is
+    to make the next attempt (None: at once)."""
 
     tenant_id: str
     run_id: str
     call_timeout_seconds: float
     lease_ttl_seconds: float
+    resume: Later | None = None
 
 
 @dataclass(frozen=True)
@@ -58,24 +74,49 @@ def run_workflow_id(tenant_id: str, run_id: str) -> str:
     return f"extsched-run:{tenant_id}:{run_id}"
 
 
+async def _attempt(job: RunJob, lost: bool) -> Later | None:
+    """One attempt of the run; when to look at it again, or None: it ended."""
+    try:
+        retry_at: str | None = await workflow.execute_activity(
+            ATTEMPT,
+            args=[job, lost],
+            start_to_close_timeout=timedelta(seconds=job.call_timeout_seconds + 30),
+            # The attempt is recorded by the run pipeline; Temporal must not repeat it.
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+    except ActivityError:
+        lease_over = workflow.now() + timedelta(seconds=job.lease_ttl_seconds)
+        return Later(lease_over.isoformat(), lost=True)
+    return Later(retry_at) if retry_at else None
+
+
 @workflow.defn(name="extsched.fire")
 class FireWorkflow:
     @workflow.run
     async def run(self, target: FireTarget) -> None:
         at = workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()
-        recorded: Recorded = await workflow.execute_activity(
-            RECORD,
-            Fired(target, at.isoformat()),
-            result_type=Recorded,
-            start_to_close_timeout=QUICK,
-        )
+        fired = Fired(target, at.isoformat())
+        in_place = workflow.patched(FIRST_ATTEMPT_IN_FIRE)
+        if in_place:
+            recorded: Recorded = await workflow.execute_local_activity(
+                RECORD, fired, result_type=Recorded, start_to_close_timeout=QUICK
+            )
+        else:  # a fire begun by a version that handed every run to its own workflow
+            recorded = await workflow.execute_activity(
+                RECORD, fired, result_type=Recorded, start_to_close_timeout=QUICK
+            )
         job = recorded.job
         if job is None:
             return
+        later: Later | None = None
+        if in_place:
+            later = await _attempt(job, lost=False)
+            if later is None:
+                return
         try:
             await workflow.start_child_workflow(
                 RunWorkflow.run,
-                job,
+                replace(job, resume=later),
                 id=run_workflow_id(job.tenant_id, job.run_id),
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )
@@ -87,26 +128,12 @@ class FireWorkflow:
 class RunWorkflow:
     @workflow.run
     async def run(self, job: RunJob) -> None:
-        call = timedelta(seconds=job.call_timeout_seconds)
-        lease = timedelta(seconds=job.lease_ttl_seconds)
-        lost = False
+        later = job.resume
         while True:
-            try:
-                retry_at: str | None = await workflow.execute_activity(
-                    ATTEMPT,
-                    args=[job, lost],
-                    start_to_close_timeout=call + timedelta(seconds=30),
-                    # The attempt is recorded by the run pipeline; Temporal must not repeat it.
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                )
-            except ActivityError:
-                # The attempt's worker went away (or the database did): the next try, once the
-                # lease has run out, takes the run back (the attempt recorded as abandoned).
-                await workflow.sleep(lease)
-                lost = True
-                continue
-            if not retry_at:
+            if later is not None:
+                wait = datetime.fromisoformat(later.at) - workflow.now()
+                if wait > timedelta(0):
+                    await workflow.sleep(wait)
+            later = await _attempt(job, lost=later is not None and later.lost)
+            if later is None:
                 return
-            wait = datetime.fromisoformat(retry_at) - workflow.now()
-            if wait > timedelta(0):
-                await workflow.sleep(wait)
