@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from extsched.clock import ManualClock
+from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import START, Personas
 
 BASE = "/api/extensions/acme.sample/schedules"
@@ -57,6 +58,52 @@ async def test_fires_after_an_outage_in_any_order_account_for_each_occurrence_on
             "missed",
             "catchup_window",
             "missed 3 occurrences from 2027-01-04T09:05:00Z to 2027-01-04T09:15:00Z"
+            " (after downtime only the newest occurrence within the catch-up window runs)",
+        ),
+        ("2027-01-04T09:20:00Z", "queued", None, None),
+    ]
+
+
+async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    """The 09:05 run's call lasted until 09:12, so Temporal (overlap SKIP) passed over 09:10;
+    nothing was active at 09:15, which Temporal did not fire either (it was away)."""
+    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
+    r = await client.post(BASE, json=body, headers=personas.admin_a.headers)
+    schedule = r.json()
+    pipeline = app.state.services.pipeline
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+
+    async def fire(minutes: int) -> Any:
+        return await pipeline.record_fired(
+            tenant, schedule["id"], START + timedelta(minutes=minutes), clock.now(), WINDOW
+        )
+
+    clock.set(START + timedelta(minutes=5, seconds=1))
+    first = await fire(5)
+    assert first is not None
+    async with app.state.services.db.transaction() as conn:
+        await conn.execute(
+            run_t.update()
+            .where(run_t.c.tenant_id == tenant, run_t.c.id == first[1])
+            .values(status="success", finished_at=START + timedelta(minutes=12))
+        )
+    clock.set(START + timedelta(minutes=20, seconds=1))
+    assert await fire(20) is not None
+    assert await records(client, personas, schedule["id"]) == [
+        ("2027-01-04T09:05:00Z", "success", None, None),
+        ("2027-01-04T09:10:00Z", "skipped", "overlap", None),
+        (
+            "2027-01-04T09:15:00Z",
+            "missed",
+            "catchup_window",
+            "missed 1 occurrence from 2027-01-04T09:15:00Z"
             " (after downtime only the newest occurrence within the catch-up window runs)",
         ),
         ("2027-01-04T09:20:00Z", "queued", None, None),

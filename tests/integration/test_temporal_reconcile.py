@@ -92,9 +92,14 @@ async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
         assert sorted((c.action, c.key) for c in changes) == sorted(
             [("create", keys[0]), ("update", keys[1]), ("delete", orphan)]
         )
-        await settle(runner, keys)
+        crons = dict(zip(keys, ("0 1 * * *", "0 2 * * *", "0 3 * * *"), strict=True))
+        for _ in range(200):  # Temporal's list shows an update a moment later
+            states = await runner.snapshot()
+            if {k: s.cron for k, s in states.items()} == crons:
+                break
+            await asyncio.sleep(0.05)
         assert sorted(await runner.list_keys()) == sorted(keys)
-        for key, cron in zip(keys, ("0 1 * * *", "0 2 * * *", "0 3 * * *"), strict=True):
+        for key, cron in crons.items():
             described = await runner.describe(key)
             assert described is not None and described.spec.cron == cron
         assert await svc.reconciler.run() == []  # nothing left to do

@@ -3,10 +3,11 @@ real zones."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from extsched.domain.fires import FireJudgement, judge
+from extsched.domain.fires import FireJudgement, Span, judge
 
 NY, PARIS = "America/New_York", "Europe/Paris"
 WINDOW = timedelta(minutes=10)
@@ -23,6 +24,7 @@ def fired(
     since: datetime,
     now: datetime | None = None,
     last_recorded: datetime | None = None,
+    busy: Sequence[Span] = (),
 ) -> FireJudgement:
     return judge(
         tenant_id="t",
@@ -35,6 +37,7 @@ def fired(
         now=now or at + timedelta(seconds=1),
         window=WINDOW,
         last_recorded=last_recorded,
+        busy=busy,
     )
 
 
@@ -91,6 +94,38 @@ def test_occurrences_inside_the_window_that_were_never_fired_are_counted_missed(
         since + timedelta(minutes=3),
         3,
     )
+
+
+def test_occurrences_passed_over_while_a_run_was_active_are_overlaps_not_misses() -> None:
+    """Temporal's overlap SKIP passes over fires while a fire's call is still going: those that
+    fell while a run of the schedule was active are skipped as overlaps, one by one, as the
+    embedded backend records them; the rest stay missed."""
+    since = datetime(2027, 5, 3, 10, 0, tzinfo=UTC)  # 10:00 ran, its call until 10:02:30
+    at = datetime(2027, 5, 3, 10, 5, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    ended = since + timedelta(minutes=2, seconds=30)
+    j = fired(
+        "* * * * *", "UTC", at, since=since, last_recorded=since, now=at, busy=[(since, ended)]
+    )
+    assert j.overlapped == (since + minute, since + 2 * minute)
+    assert (j.due.missed_first, j.due.missed_last, j.due.missed_count) == (
+        since + 3 * minute,
+        since + 4 * minute,
+        2,
+    )
+    assert j.due.run_for == at
+    # A run still active (no end) covers every occurrence since it began.
+    j = fired(
+        "* * * * *",
+        "UTC",
+        at,
+        since=since,
+        last_recorded=since,
+        now=at,
+        busy=[(since + 2 * minute, None)],
+    )
+    assert j.overlapped == (since + 2 * minute, since + 3 * minute, since + 4 * minute)
+    assert (j.due.missed_first, j.due.missed_count) == (since + minute, 1)
 
 
 def test_a_change_just_before_a_fire_is_handled_does_not_lose_the_fire() -> None:

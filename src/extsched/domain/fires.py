@@ -12,6 +12,10 @@ each fire by its own rules so that both backends produce the same records (SPEC 
   backend counts every occurrence it does not run; counted from the last thing known to have
   happened to the schedule (its last recorded occurrence, or a change to it, its install or its
   tenant);
+- of those, the ones that fell while a run of the schedule was active (Temporal's overlap SKIP
+  passes over fires while the fire before is still making its call) are ``skipped``
+  (``overlap``) one by one, as the embedded backend records an occurrence that finds its
+  schedule busy;
 - a fire older than the schedule's newest recorded occurrence arrives late: that newer fire
   already counted it, so it records nothing;
 - a fire that is itself stale (older than the window, or with a newer occurrence already due) is
@@ -20,6 +24,7 @@ each fire by its own rules so that both backends produce the same records (SPEC 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,10 +36,19 @@ MISSED_COUNT_CAP = 1000
 _TICK = timedelta(microseconds=1)
 
 
+# When a run of the schedule was active (queued or running): from, until (None: still is).
+Span = tuple[datetime, datetime | None]
+
+
 @dataclass(frozen=True)
 class FireJudgement:
     due: DueOccurrence  # what to record (run_for None: nothing runs)
     dst_duplicate: bool  # record the fire itself as skipped (dst_duplicate)
+    overlapped: tuple[datetime, ...] = ()  # occurrences passed over while a run was active
+
+
+def _active(spans: Sequence[Span], at: datetime) -> bool:
+    return any(start <= at and (end is None or at < end) for start, end in spans)
 
 
 def expected(cron: str, timezone: str, instant: datetime) -> bool:
@@ -64,19 +78,23 @@ def judge(
     now: datetime,
     window: timedelta,
     last_recorded: datetime | None = None,
+    busy: Sequence[Span] = (),
 ) -> FireJudgement:
+    """``busy``: when runs of the schedule were active since ``since`` (needed only when the
+    judgement without it has missed occurrences)."""
     if last_recorded is not None and fired_for < last_recorded:
         nothing = DueOccurrence(tenant_id, install_id, schedule_id, run_for=None)
         return FireJudgement(nothing, dst_duplicate=False)
     cutoff = now - window  # occurrences before this are too old to run
     missed: list[datetime] = []
+    overlapped: list[datetime] = []
     capped = False
     t = next_occurrence(cron, timezone, since)
     while t < fired_for:
-        if len(missed) >= MISSED_COUNT_CAP:
+        if len(missed) + len(overlapped) >= MISSED_COUNT_CAP:
             capped = True
             break
-        missed.append(t)
+        (overlapped if _active(busy, t) else missed).append(t)
         t = next_occurrence(cron, timezone, t)
     wanted = expected(cron, timezone, fired_for)
     run_for: datetime | None = fired_for if wanted else None
@@ -85,8 +103,9 @@ def judge(
         # Temporal fired only the second pass over a wall time that happens twice (as it does
         # in some zones): that fire stands for the wall time's occurrence, which is the first.
         run_for, wanted = stand_in, True
-        if stand_in in missed:
-            missed.remove(stand_in)
+        for passed in (missed, overlapped):
+            if stand_in in passed:
+                passed.remove(stand_in)
     elif run_for is not None and run_for < cutoff:
         missed.append(run_for)  # too old to run
         run_for = None
@@ -103,4 +122,4 @@ def judge(
         missed_count=len(missed),
         missed_capped=capped,
     )
-    return FireJudgement(due, dst_duplicate=not wanted)
+    return FireJudgement(due, dst_duplicate=not wanted, overlapped=tuple(overlapped))

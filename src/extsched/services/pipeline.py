@@ -107,43 +107,67 @@ class RunPipeline:
             facts = await ScheduleFleet(conn).fire_facts(tenant_id, schedule_id)
             if facts is None:
                 return None  # deleted meanwhile; its Temporal schedule goes too
-            judged = fires.judge(
-                tenant_id=tenant_id,
-                install_id=facts.install_id,
-                schedule_id=schedule_id,
-                cron=facts.cron,
-                timezone=facts.timezone,
-                fired_for=scheduled_for,
-                since=facts.since,
-                last_recorded=facts.last_recorded,
-                now=now,
-                window=catchup_window,
-            )
-            await self.record_occurrences(conn, [judged.due], now)
             queue = RunQueue(conn)
-            if judged.dst_duplicate:
-                budgets = await ScheduleFleet(conn).max_attempts([(tenant_id, schedule_id)])
-                skipped = new_run(
+
+            def judge(busy: Sequence[fires.Span] = ()) -> fires.FireJudgement:
+                return fires.judge(
                     tenant_id=tenant_id,
-                    schedule_id=schedule_id,
                     install_id=facts.install_id,
-                    trigger="schedule",
-                    scheduled_for=scheduled_for,
-                    idempotency_key=occurrence_key(schedule_id, scheduled_for),
-                    status="skipped",
-                    max_attempts=budgets.get((tenant_id, schedule_id), 1),
+                    schedule_id=schedule_id,
+                    cron=facts.cron,
+                    timezone=facts.timezone,
+                    fired_for=scheduled_for,
+                    since=facts.since,
+                    last_recorded=facts.last_recorded,
                     now=now,
-                    skip_reason="dst_duplicate",
+                    window=catchup_window,
+                    busy=busy,
                 )
-                if await queue.insert_new([skipped]):
-                    self.metrics.runs.labels(status="skipped", trigger="schedule").inc()
-                return None
-            if judged.due.run_for is None:
+
+            judged = judge()
+            if judged.due.missed_count:  # passed over while a run was active, or while down?
+                judged = judge(await queue.active_spans(tenant_id, schedule_id, facts.since))
+            await self.record_occurrences(conn, [judged.due], now)
+            skipped = [(at, "overlap") for at in judged.overlapped]
+            if judged.dst_duplicate:
+                skipped.append((scheduled_for, "dst_duplicate"))
+            if skipped:
+                await self._record_skipped(conn, judged.due, skipped, now)
+            if judged.dst_duplicate or judged.due.run_for is None:
                 return None
             run_id = await queue.queued_by_key(
                 tenant_id, occurrence_key(schedule_id, judged.due.run_for)
             )
         return (tenant_id, run_id) if run_id is not None else None
+
+    async def _record_skipped(
+        self,
+        conn: AsyncConnection,
+        due: DueOccurrence,
+        occurrences: Sequence[tuple[datetime, str]],
+        now: datetime,
+    ) -> None:
+        """Fired occurrences that do not run, each a ``skipped`` run with its reason."""
+        key = (due.tenant_id, due.schedule_id)
+        budget = (await ScheduleFleet(conn).max_attempts([key])).get(key, 1)
+        runs = [
+            new_run(
+                tenant_id=due.tenant_id,
+                schedule_id=due.schedule_id,
+                install_id=due.install_id,
+                trigger="schedule",
+                scheduled_for=at,
+                idempotency_key=occurrence_key(due.schedule_id, at),
+                status="skipped",
+                max_attempts=budget,
+                now=now,
+                skip_reason=reason,
+            )
+            for at, reason in occurrences
+        ]
+        inserted = await RunQueue(conn).insert_new(runs)
+        if inserted:
+            self.metrics.runs.labels(status="skipped", trigger="schedule").inc(len(inserted))
 
     async def lease(
         self,

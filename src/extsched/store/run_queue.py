@@ -227,6 +227,19 @@ class RunQueue:
             q = q.where(run_t.c.tenant_id == tenant_id)
         return [UnfinishedRun(*row) for row in await self.conn.execute(q.order_by(run_t.c.id))]
 
+    async def active_spans(
+        self, tenant_id: str, schedule_id: str, since: datetime
+    ) -> list[tuple[datetime, datetime | None]]:
+        """When the schedule's runs were active (from being recorded until they ended; None:
+        not ended) for those active at some time after ``since``."""
+        q = sa.select(run_t.c.created_at, run_t.c.finished_at).where(
+            run_t.c.tenant_id == tenant_id,
+            run_t.c.schedule_id == schedule_id,
+            run_t.c.status.not_in(("skipped", "missed")),
+            run_t.c.finished_at.is_(None) | (run_t.c.finished_at > since),
+        )
+        return [(start, end) for start, end in await self.conn.execute(q)]
+
     async def queued_by_key(self, tenant_id: str, idempotency_key: str) -> str | None:
         """The id of the queued run recorded under ``idempotency_key``, if any."""
         q = sa.select(run_t.c.id).where(

@@ -2,8 +2,9 @@
 
 The Temporal Schedule's id is the schedule's key (``extsched:{tenant}:{install}:{schedule}``); its
 action starts ``FireWorkflow`` with the schedule's ids; its spec is the cron expression in the
-schedule's zone with the jitter; overlap SKIP (a fire workflow ends at once, so this only guards
-against a stuck one) and the catch-up window from the settings. Temporal translates a cron
+schedule's zone with the jitter; overlap SKIP (a fire is open for its run's first attempt; the
+occurrences SKIP passes over meanwhile are recorded by the next fire as overlaps, by
+``domain.fires``) and the catch-up window from the settings. Temporal translates a cron
 expression into calendar specs and does not give it back, so the spec extsched set is kept in the
 schedule's note (``cron|zone|jitter``): the reconciler reads every schedule's state from one list.
 """
