@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from extsched.backends.ports import Fire
 from extsched.clock import ManualClock
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import START, Personas
@@ -41,9 +42,9 @@ async def test_fires_after_an_outage_in_any_order_account_for_each_occurrence_on
     assert tenant is not None
 
     async def fire(minutes: int) -> Any:
-        return await pipeline.record_fired(
-            tenant, schedule["id"], START + timedelta(minutes=minutes), clock.now(), WINDOW
-        )
+        at = START + timedelta(minutes=minutes)
+        [run] = await pipeline.record_fired([Fire(tenant, schedule["id"], at)], clock.now(), WINDOW)
+        return run
 
     # Created at 09:00; Temporal was away from 09:01 to 09:20:10, and its catch-up fires only
     # 09:20, then 09:15 (inside the window, but after the newer fire counted it).
@@ -81,9 +82,9 @@ async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps
     assert tenant is not None
 
     async def fire(minutes: int) -> Any:
-        return await pipeline.record_fired(
-            tenant, schedule["id"], START + timedelta(minutes=minutes), clock.now(), WINDOW
-        )
+        at = START + timedelta(minutes=minutes)
+        [run] = await pipeline.record_fired([Fire(tenant, schedule["id"], at)], clock.now(), WINDOW)
+        return run
 
     clock.set(START + timedelta(minutes=5, seconds=1))
     first = await fire(5)
@@ -107,4 +108,46 @@ async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps
             " (after downtime only the newest occurrence within the catch-up window runs)",
         ),
         ("2027-01-04T09:20:00Z", "queued", None, None),
+    ]
+
+
+async def test_fires_recorded_together_are_judged_as_if_one_after_the_other(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    """A batch (a Temporal worker records concurrent fires together) with two fires of one
+    schedule, the same fire twice and a schedule deleted meanwhile: each fire gets what it would
+    have got alone, in order."""
+    h = personas.admin_a.headers
+    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
+    one = (await client.post(BASE, json=body, headers=h)).json()
+    other = (await client.post(BASE, json=body, headers=h)).json()
+    gone = (await client.post(BASE, json=body, headers=h)).json()
+    assert (await client.delete(f"{BASE}/{gone['id']}", headers=h)).status_code == 204
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+    at5, at10 = START + timedelta(minutes=5), START + timedelta(minutes=10)
+    clock.set(at10 + timedelta(seconds=1))
+    fires = [
+        Fire(tenant, one["id"], at5),  # Temporal's late catch-up fire, then the current one
+        Fire(tenant, one["id"], at10),
+        Fire(tenant, other["id"], at10),
+        Fire(tenant, other["id"], at10),  # delivered twice
+        Fire(tenant, gone["id"], at10),
+    ]
+    runs = await app.state.services.pipeline.record_fired(fires, clock.now(), WINDOW)
+    assert [r is not None for r in runs] == [False, True, True, True, False]
+    assert runs[2] == runs[3]  # the same occurrence: the same run
+    assert await records(client, personas, one["id"]) == [
+        (
+            "2027-01-04T09:05:00Z",
+            "missed",
+            "catchup_window",
+            "missed 1 occurrence from 2027-01-04T09:05:00Z"
+            " (after downtime only the newest occurrence within the catch-up window runs)",
+        ),
+        ("2027-01-04T09:10:00Z", "queued", None, None),
     ]

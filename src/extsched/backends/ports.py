@@ -23,6 +23,15 @@ from extsched.domain.runs import DueOccurrence, Freshness, OccurrenceReport, Out
 RunKey = tuple[str, str]  # (tenant_id, run id)
 
 
+@dataclass(frozen=True)
+class Fire:
+    """An occurrence an engine outside the database fired for a schedule."""
+
+    tenant_id: str
+    schedule_id: str
+    scheduled_for: datetime
+
+
 @dataclass
 class Prepared:
     """A leased run made ready to start: its context (and Runner request) loaded, and what the
@@ -60,18 +69,14 @@ class RunPort(Protocol):
         ...
 
     async def record_fired(
-        self,
-        tenant_id: str,
-        schedule_id: str,
-        scheduled_for: datetime,
-        now: datetime,
-        catchup_window: timedelta,
-    ) -> RunKey | None:
-        """An occurrence fired by an engine outside the database, recorded in a transaction of
-        its own by the rules of ``domain.fires`` (a fire the cron engine does not expect is
-        skipped as ``dst_duplicate``; what the engine dropped as too old is one ``missed`` run).
-        Returns the run to execute: the queued run of this occurrence, also when it was recorded
-        by an earlier delivery of the same fire; None when nothing is to run."""
+        self, fires: Sequence[Fire], now: datetime, catchup_window: timedelta
+    ) -> list[RunKey | None]:
+        """Occurrences fired by an engine outside the database, recorded by the rules of
+        ``domain.fires`` (a fire the cron engine does not expect is skipped as
+        ``dst_duplicate``; what the engine dropped as too old is one ``missed`` run, what it
+        passed over while a run was active is ``skipped`` as an overlap). For each fire, the run
+        to execute: the queued run of its occurrence, also when an earlier delivery of the same
+        fire recorded it; None when nothing is to run."""
         ...
 
     async def lease(

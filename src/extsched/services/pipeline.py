@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from extsched.backends.ports import Prepared, RunKey, Started
+from extsched.backends.ports import Fire, Prepared, RunKey, Started
 from extsched.clock import Clock
-from extsched.domain import fires
+from extsched.domain import fires as fires_rules
 from extsched.domain.records import Run
 from extsched.domain.runs import (
     DueOccurrence,
@@ -35,7 +35,7 @@ from extsched.services.settlement import Settlement
 from extsched.store import run_contexts
 from extsched.store.db import Database
 from extsched.store.run_queue import RunQueue
-from extsched.store.schedule_fleet import ScheduleFleet
+from extsched.store.schedule_fleet import FireFacts, ScheduleFleet
 
 log = logging.getLogger(__name__)
 
@@ -96,49 +96,70 @@ class RunPipeline:
         return await RunQueue(conn).cancel_ahead(tenant_id, schedule_id, now)
 
     async def record_fired(
+        self, fires: Sequence[Fire], now: datetime, catchup_window: timedelta
+    ) -> list[RunKey | None]:
+        results: dict[int, RunKey | None] = {}
+        pending = list(enumerate(fires))
+        while pending:
+            # Fires of one schedule are judged one after the other, each seeing the last's records.
+            seen: set[tuple[str, str]] = set()
+            now_round: list[tuple[int, Fire]] = []
+            later: list[tuple[int, Fire]] = []
+            for i, fire in pending:
+                key = (fire.tenant_id, fire.schedule_id)
+                (later if key in seen else now_round).append((i, fire))
+                seen.add(key)
+            async with self.db.transaction() as conn:
+                found = await self._record_round(
+                    conn, [f for _, f in now_round], now, catchup_window
+                )
+            results.update(zip([i for i, _ in now_round], found, strict=True))
+            pending = later
+        return [results[i] for i in range(len(fires))]
+
+    async def _record_round(
         self,
-        tenant_id: str,
-        schedule_id: str,
-        scheduled_for: datetime,
+        conn: AsyncConnection,
+        fires: Sequence[Fire],
         now: datetime,
         catchup_window: timedelta,
-    ) -> RunKey | None:
-        async with self.db.transaction() as conn:
-            facts = await ScheduleFleet(conn).fire_facts(tenant_id, schedule_id)
-            if facts is None:
-                return None  # deleted meanwhile; its Temporal schedule goes too
-            queue = RunQueue(conn)
-
-            def judge(busy: Sequence[fires.Span] = ()) -> fires.FireJudgement:
-                return fires.judge(
-                    tenant_id=tenant_id,
-                    install_id=facts.install_id,
-                    schedule_id=schedule_id,
-                    cron=facts.cron,
-                    timezone=facts.timezone,
-                    fired_for=scheduled_for,
-                    since=facts.since,
-                    last_recorded=facts.last_recorded,
-                    now=now,
-                    window=catchup_window,
-                    busy=busy,
+    ) -> list[RunKey | None]:
+        queue = RunQueue(conn)
+        facts = await ScheduleFleet(conn).fire_facts([(f.tenant_id, f.schedule_id) for f in fires])
+        judged: list[fires_rules.FireJudgement | None] = []
+        for fire in fires:
+            known = facts.get((fire.tenant_id, fire.schedule_id))
+            if known is None:
+                judged.append(None)  # deleted meanwhile; its Temporal schedule goes too
+                continue
+            judgement = _judge(fire, known, now, catchup_window)
+            if judgement.due.missed_count:  # passed over while a run was active, or while down?
+                spans = await queue.active_spans(fire.tenant_id, fire.schedule_id, known.since)
+                judgement = _judge(fire, known, now, catchup_window, spans)
+            judged.append(judgement)
+        done = [j for j in judged if j is not None]
+        await self.record_occurrences(conn, [j.due for j in done], now)
+        for fire, j in zip(fires, judged, strict=True):
+            skipped = [(at, "overlap") for at in j.overlapped] if j else []
+            if j is not None and j.dst_duplicate:
+                skipped.append((fire.scheduled_for, "dst_duplicate"))
+            if j is not None and skipped:
+                await self._record_skipped(conn, j.due, skipped, now)
+        to_run = [
+            (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
+            for j in done
+            if not j.dst_duplicate and j.due.run_for is not None
+        ]
+        queued = await queue.queued_by_keys(to_run)
+        runs: list[RunKey | None] = []
+        for j in judged:
+            run_id = None
+            if j is not None and not j.dst_duplicate and j.due.run_for is not None:
+                run_id = queued.get(
+                    (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
                 )
-
-            judged = judge()
-            if judged.due.missed_count:  # passed over while a run was active, or while down?
-                judged = judge(await queue.active_spans(tenant_id, schedule_id, facts.since))
-            await self.record_occurrences(conn, [judged.due], now)
-            skipped = [(at, "overlap") for at in judged.overlapped]
-            if judged.dst_duplicate:
-                skipped.append((scheduled_for, "dst_duplicate"))
-            if skipped:
-                await self._record_skipped(conn, judged.due, skipped, now)
-            if judged.dst_duplicate or judged.due.run_for is None:
-                return None
-            run_id = await queue.queued_by_key(
-                tenant_id, occurrence_key(schedule_id, judged.due.run_for)
-            )
-        return (tenant_id, run_id) if run_id is not None else None
+            runs.append((j.due.tenant_id, run_id) if j is not None and run_id else None)
+        return runs
 
     async def _record_skipped(
         self,
@@ -285,3 +306,25 @@ class RunPipeline:
     async def next_due(self, after: datetime) -> datetime | None:
         async with self.db.connect() as conn:
             return await RunQueue(conn).next_due(after)
+
+
+def _judge(
+    fire: Fire,
+    facts: FireFacts,
+    now: datetime,
+    window: timedelta,
+    busy: Sequence[fires_rules.Span] = (),
+) -> fires_rules.FireJudgement:
+    return fires_rules.judge(
+        tenant_id=fire.tenant_id,
+        install_id=facts.install_id,
+        schedule_id=fire.schedule_id,
+        cron=facts.cron,
+        timezone=facts.timezone,
+        fired_for=fire.scheduled_for,
+        since=facts.since,
+        last_recorded=facts.last_recorded,
+        now=now,
+        window=window,
+        busy=busy,
+    )

@@ -240,15 +240,16 @@ class RunQueue:
         )
         return [(start, end) for start, end in await self.conn.execute(q)]
 
-    async def queued_by_key(self, tenant_id: str, idempotency_key: str) -> str | None:
-        """The id of the queued run recorded under ``idempotency_key``, if any."""
-        q = sa.select(run_t.c.id).where(
-            run_t.c.tenant_id == tenant_id,
-            run_t.c.idempotency_key == idempotency_key,
+    async def queued_by_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The ids of the queued runs recorded under these (tenant, idempotency key) pairs."""
+        if not keys:
+            return {}
+        q = sa.select(run_t.c.tenant_id, run_t.c.idempotency_key, run_t.c.id).where(
+            run_t.c.tenant_id.in_({t for t, _ in keys}),
+            run_t.c.idempotency_key.in_({k for _, k in keys}),
             run_t.c.status == "queued",
         )
-        value: str | None = (await self.conn.execute(q)).scalar_one_or_none()
-        return value
+        return {(t, k): i for t, k, i in await self.conn.execute(q)}
 
     async def next_due(self, after: datetime) -> datetime | None:
         """When the next queued run due after ``after`` is."""

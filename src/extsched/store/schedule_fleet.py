@@ -111,19 +111,23 @@ class ScheduleFleet:
             for e, i, p, n in await self.conn.execute(q)
         ]
 
-    async def fire_facts(self, tenant_id: str, schedule_id: str) -> FireFacts | None:
-        """What judging a fire of the schedule needs; None when the schedule is gone."""
+    async def fire_facts(self, keys: Sequence[ScheduleKey]) -> dict[ScheduleKey, FireFacts]:
+        """What judging fires of these schedules needs; a schedule that is gone is left out."""
+        if not keys:
+            return {}
         last_occurrence = (
             sa.select(sa.func.max(run_t.c.scheduled_for))
             .where(
-                run_t.c.tenant_id == tenant_id,
-                run_t.c.schedule_id == schedule_id,
+                run_t.c.tenant_id == sched_t.c.tenant_id,
+                run_t.c.schedule_id == sched_t.c.id,
                 run_t.c.trigger == "schedule",
             )
             .scalar_subquery()
         )
         q = (
             sa.select(
+                sched_t.c.tenant_id,
+                sched_t.c.id,
                 sched_t.c.install_id,
                 sched_t.c.cron,
                 sched_t.c.timezone,
@@ -133,17 +137,24 @@ class ScheduleFleet:
                 last_occurrence,
             )
             .select_from(_with_install_and_tenant())
-            .where(sched_t.c.tenant_id == tenant_id, sched_t.c.id == schedule_id)
+            .where(
+                sched_t.c.tenant_id.in_({t for t, _ in keys}),
+                sched_t.c.id.in_({s for _, s in keys}),
+            )
         )
-        row = (await self.conn.execute(q)).first()
-        if row is None:
-            return None
-        install_id, cron, timezone, *times = row
-        known = [_utc(t) for t in times if t is not None]
-        last = times[-1]
-        return FireFacts(
-            install_id, cron, timezone, max(known), _utc(last) if last is not None else None
-        )
+        wanted = set(keys)
+        found = {}
+        for tenant_id, schedule_id, install_id, cron, timezone, *times in await self.conn.execute(
+            q
+        ):
+            if (tenant_id, schedule_id) not in wanted:
+                continue
+            known = [_utc(t) for t in times if t is not None]
+            last = times[-1]
+            found[(tenant_id, schedule_id)] = FireFacts(
+                install_id, cron, timezone, max(known), _utc(last) if last is not None else None
+            )
+        return found
 
     async def count_using_endpoints(self, endpoint_ids: Sequence[str]) -> int:
         """Across tenants: schedules pointing at any of these endpoints (version delete guard)."""

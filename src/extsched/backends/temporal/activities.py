@@ -1,19 +1,29 @@
 """The activities Temporal workflows call: each one step of the run pipeline (``RunPort``).
 
 They run in the extsched worker process, with the database at hand; a workflow never touches it.
+In a burst hundreds of them run at once: their database work goes through ``Coalescer``s, so
+the fires recorded, the runs started and the outcomes written meanwhile share transactions, as
+the embedded workers' batches do. The worker process is the lease owner of the runs it starts.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import activity
 
-from extsched.backends.ports import RunPort
+from extsched.backends.ports import Fire, RunKey, RunPort, Started
 from extsched.backends.temporal.workflows import ATTEMPT, RECORD, Fired, Recorded, RunJob
+from extsched.batching import Coalescer
 from extsched.clock import Clock
 from extsched.domain.runs import Outcome, crashed
+
+# What a run's attempt begins with: the run started, when to look at it again, or None (ended).
+Begun = Started | datetime | None
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,15 @@ class Activities:
         self.port = port
         self.clock = clock
         self.limits = limits
+        self.owner = f"temporal:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._record = Coalescer(self._record_fires)
+        self._begin = Coalescer(self._begin_runs)
+        self._settle = Coalescer(self._settle_outcomes)
 
-    def job(self, tenant_id: str, run_id: str) -> RunJob:
+    def job(self, key: RunKey) -> RunJob:
         return RunJob(
-            tenant_id,
-            run_id,
+            key[0],
+            key[1],
             self.limits.call_timeout.total_seconds(),
             self.limits.lease_ttl.total_seconds(),
         )
@@ -40,14 +54,10 @@ class Activities:
     @activity.defn(name=RECORD)
     async def record(self, fired: Fired) -> Recorded:
         t = fired.target
-        key = await self.port.record_fired(
-            t.tenant_id,
-            t.schedule_id,
-            datetime.fromisoformat(fired.scheduled_for),
-            self.clock.now(),
-            self.limits.catchup_window,
+        key = await self._record(
+            Fire(t.tenant_id, t.schedule_id, datetime.fromisoformat(fired.scheduled_for))
         )
-        return Recorded(self.job(*key) if key is not None else None)
+        return Recorded(self.job(key) if key is not None else None)
 
     @activity.defn(name=ATTEMPT)
     async def attempt(self, job: RunJob, lost: bool) -> str | None:
@@ -56,22 +66,9 @@ class Activities:
         ``lost``: an earlier try of this activity died, leaving the run running under its lease;
         once the lease is over it is taken back here (the lost attempt recorded as abandoned)
         and retried."""
-        key = (job.tenant_id, job.run_id)
-        owner = activity.info().workflow_id or job.run_id
-        now = self.clock.now()
-        if lost:
-            await self.port.take_back(now, 100, set(), self.limits.lease_ttl)
-        leased = await self.port.lease(owner, now, now, now + self.limits.lease_ttl, 1, keys=[key])
-        if not leased:  # not due yet, held by a try whose lease is not over, or ended
-            pending = await self.port.pending_at(key)
-            if pending is not None and pending <= now:
-                pending = now + timedelta(seconds=1)
-            return _iso(pending)
-        prepared = await self.port.prepare(leased)
-        started = await self.port.start(owner, prepared, now, now + self.limits.lease_ttl)
-        if not started:
-            return None  # cancelled meanwhile
-        [begun] = started
+        begun = await self._begin(((job.tenant_id, job.run_id), lost))
+        if not isinstance(begun, Started):
+            return _iso(begun)
         if begun.overlap:
             outcome = Outcome(begun.ctx.run, "skipped", skip_reason="overlap")
         else:
@@ -79,8 +76,43 @@ class Activities:
                 outcome = await self.port.execute(begun.ctx)
             except Exception as exc:  # a bug must not leave the run running
                 outcome = crashed(begun.ctx.run, f"internal error: {exc}", self.clock.now())
-        await self.port.settle(owner, [outcome])
+        await self._settle(outcome)
         return _iso(outcome.retry_at)
+
+    async def _record_fires(self, fires: list[Fire]) -> list[RunKey | None]:
+        return await self.port.record_fired(fires, self.clock.now(), self.limits.catchup_window)
+
+    async def _begin_runs(self, asked: list[tuple[RunKey, bool]]) -> list[Begun]:
+        now = self.clock.now()
+        lease_until = now + self.limits.lease_ttl
+        if any(lost for _, lost in asked):
+            await self.port.take_back(now, 100, set(), self.limits.lease_ttl)
+        keys = list(dict.fromkeys(key for key, _ in asked))
+        leased = await self.port.lease(self.owner, now, now, lease_until, len(keys), keys=keys)
+        started = await self.port.start(
+            self.owner, await self.port.prepare(leased), now, lease_until
+        )
+        by_key = {(s.ctx.run.tenant_id, s.ctx.run.id): s for s in started}
+        leased_keys = {(r.tenant_id, r.id) for r in leased}
+        begun: list[Begun] = []
+        answered: set[RunKey] = set()
+        for key, _ in asked:
+            first = key not in answered
+            answered.add(key)
+            if first and key in by_key:
+                begun.append(by_key[key])
+            elif first and key in leased_keys:
+                begun.append(None)  # cancelled since it was leased
+            else:  # not due yet, held (also by a twin asked at once), or ended
+                pending = await self.port.pending_at(key)
+                if pending is not None and pending <= now:
+                    pending = now + timedelta(seconds=1)
+                begun.append(pending)
+        return begun
+
+    async def _settle_outcomes(self, outcomes: list[Outcome]) -> list[None]:
+        await self.port.settle(self.owner, outcomes)
+        return [None] * len(outcomes)
 
 
 def _iso(value: datetime | None) -> str | None:
