@@ -137,28 +137,26 @@ class RunPipeline:
                 spans = await queue.active_spans(fire.tenant_id, fire.schedule_id, known.since)
                 judgement = _judge(fire, known, now, catchup_window, spans)
             judged.append(judgement)
-        done = [j for j in judged if j is not None]
-        await self.record_occurrences(conn, [j.due for j in done], now)
+        await self.record_occurrences(conn, [j.due for j in judged if j is not None], now)
         for fire, j in zip(fires, judged, strict=True):
-            skipped = [(at, "overlap") for at in j.overlapped] if j else []
-            if j is not None and j.dst_duplicate:
+            if j is None:
+                continue
+            skipped = [(at, "overlap") for at in j.overlapped]
+            if j.dst_duplicate:
                 skipped.append((fire.scheduled_for, "dst_duplicate"))
-            if j is not None and skipped:
+            if skipped:
                 await self._record_skipped(conn, j.due, skipped, now)
-        to_run = [
-            (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
-            for j in done
-            if not j.dst_duplicate and j.due.run_for is not None
-        ]
-        queued = await queue.queued_by_keys(to_run)
+        # The queued run of each occurrence to run, also when an earlier delivery recorded it.
+        to_run = {
+            i: (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
+            for i, j in enumerate(judged)
+            if j is not None and not j.dst_duplicate and j.due.run_for is not None
+        }
+        queued = await queue.queued_by_keys(list(to_run.values()))
         runs: list[RunKey | None] = []
-        for j in judged:
-            run_id = None
-            if j is not None and not j.dst_duplicate and j.due.run_for is not None:
-                run_id = queued.get(
-                    (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
-                )
-            runs.append((j.due.tenant_id, run_id) if j is not None and run_id else None)
+        for i in range(len(fires)):
+            run_id = queued.get(to_run[i]) if i in to_run else None
+            runs.append((to_run[i][0], run_id) if run_id is not None else None)
         return runs
 
     async def _record_skipped(
