@@ -1,11 +1,14 @@
 """Creating schedules through the service layer: seconds for N, and statements per create.
 
-    .venv/bin/python bench/write_path.py [--n 10000] [--before 6be1e9b]
+    .venv/bin/python bench/write_path.py [--n 10000] [--before 6be1e9b] [--repeat 3]
+        [--database postgres]
 
 The burst benchmark's set-up, measured alone: N schedules across tenants of 50 (one install
 each), eight admins at a time, on SQLite and on PostgreSQL (Debian's server in a temp dir).
 ``--before REV`` measures that commit's code in the same run (a git worktree, imported ahead of
-this checkout), so the two figures come from the same machine on the same day.
+this checkout), so the two figures come from the same machine on the same day; ``--repeat R``
+measures each R times, alternating the two, and reports the ratio of each pair and their median
+(this machine's speed drifts by tens of percent within minutes).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--before", default=None)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--database", action="append", choices=["sqlite", "postgres"])
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -137,17 +143,18 @@ def main() -> None:
     pg = PostgresServer.start()
     rows = []
     try:
-        for database in ("sqlite", "postgres"):
-            for label, src in trees:
-                name = f"{database}-{len(rows)}"
-                url = (
-                    f"sqlite:///{tmp}/{name}.db"
-                    if database == "sqlite"
-                    else pg.url(pg.create_database())
-                )
-                r = run_child(src, url, args.n)
-                rows.append((database, label, r))
-                print(database, label, r, flush=True)
+        for database in args.database or ["sqlite", "postgres"]:
+            for rep in range(args.repeat):
+                for label, src in trees if rep % 2 == 0 else trees[::-1]:
+                    name = f"{database}-{len(rows)}"
+                    url = (
+                        f"sqlite:///{tmp}/{name}.db"
+                        if database == "sqlite"
+                        else pg.url(pg.create_database())
+                    )
+                    r = run_child(src, url, args.n)
+                    rows.append((database, label, r))
+                    print(database, label, r, flush=True)
     finally:
         pg.stop()
         if args.before:
@@ -160,11 +167,27 @@ def main() -> None:
         f"| {db} | {label} | {r['seconds']:.1f} s | {r['per_second']:.0f} | {r['statements']} |"
         for db, label, r in rows
     ]
+    ratios = []
+    if args.before:
+        for database in args.database or ["sqlite", "postgres"]:
+            times = {
+                label: [r["seconds"] for d, lb, r in rows if d == database and lb == label]
+                for label, _ in trees
+            }
+            pairs = [b / a for a, b in zip(times["this checkout"], times[args.before], strict=True)]
+            each = ", ".join(f"{x:.2f}" for x in pairs)
+            ratios.append(
+                f"- {database}: {args.before} ÷ this checkout, pair by pair: {each}; "
+                f"median {statistics.median(pairs):.2f}"
+            )
     append_results(
         f"\n## Write path: {args.n:,} schedules created through the service layer "
         f"({machine()}, commit {commit()})\n\n"
         "| database | code | time | creates/s | statements per create |\n"
-        "|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+        "|---|---|---|---|---|\n"
+        + "\n".join(lines)
+        + "\n"
+        + ("\n" + "\n".join(ratios) + "\n" if ratios else "")
     )
 
 
