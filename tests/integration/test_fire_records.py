@@ -3,6 +3,7 @@ real database: every occurrence accounted for once, whatever order the fires arr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,30 @@ async def records(client: httpx.AsyncClient, personas: Personas, schedule_id: st
     )
 
 
+async def every_five_minutes(
+    client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
+) -> Any:
+    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
+    r = await client.post(BASE, json=body, headers=personas.admin_a.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def firing(
+    app: FastAPI, clock: ManualClock, tenant: str, schedule_id: str
+) -> Callable[[int], Awaitable[Any]]:
+    """Temporal's fire of the occurrence ``minutes`` after START, recorded now."""
+
+    async def fire(minutes: int) -> Any:
+        at = START + timedelta(minutes=minutes)
+        [run] = await app.state.services.pipeline.record_fired(
+            [Fire(tenant, schedule_id, at)], clock.now(), WINDOW
+        )
+        return run
+
+    return fire
+
+
 async def test_fires_after_an_outage_in_any_order_account_for_each_occurrence_once(
     client: httpx.AsyncClient,
     personas: Personas,
@@ -33,18 +58,8 @@ async def test_fires_after_an_outage_in_any_order_account_for_each_occurrence_on
     app: FastAPI,
     clock: ManualClock,
 ) -> None:
-    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
-    r = await client.post(BASE, json=body, headers=personas.admin_a.headers)
-    assert r.status_code == 201, r.text
-    schedule = r.json()
-    pipeline = app.state.services.pipeline
-    tenant = personas.admin_a.tenant
-    assert tenant is not None
-
-    async def fire(minutes: int) -> Any:
-        at = START + timedelta(minutes=minutes)
-        [run] = await pipeline.record_fired([Fire(tenant, schedule["id"], at)], clock.now(), WINDOW)
-        return run
+    schedule = await every_five_minutes(client, personas, ext)
+    fire = firing(app, clock, str(personas.admin_a.tenant), schedule["id"])
 
     # Created at 09:00; Temporal was away from 09:01 to 09:20:10, and its catch-up fires only
     # 09:20, then 09:15 (inside the window, but after the newer fire counted it).
@@ -74,17 +89,8 @@ async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps
 ) -> None:
     """The 09:05 run's call lasted until 09:12, so Temporal (overlap SKIP) passed over 09:10;
     nothing was active at 09:15, which Temporal did not fire either (it was away)."""
-    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
-    r = await client.post(BASE, json=body, headers=personas.admin_a.headers)
-    schedule = r.json()
-    pipeline = app.state.services.pipeline
-    tenant = personas.admin_a.tenant
-    assert tenant is not None
-
-    async def fire(minutes: int) -> Any:
-        at = START + timedelta(minutes=minutes)
-        [run] = await pipeline.record_fired([Fire(tenant, schedule["id"], at)], clock.now(), WINDOW)
-        return run
+    schedule = await every_five_minutes(client, personas, ext)
+    fire = firing(app, clock, str(personas.admin_a.tenant), schedule["id"])
 
     clock.set(START + timedelta(minutes=5, seconds=1))
     first = await fire(5)
@@ -92,7 +98,7 @@ async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps
     async with app.state.services.db.transaction() as conn:
         await conn.execute(
             run_t.update()
-            .where(run_t.c.tenant_id == tenant, run_t.c.id == first[1])
+            .where(run_t.c.tenant_id == first[0], run_t.c.id == first[1])
             .values(status="success", finished_at=START + timedelta(minutes=12))
         )
     clock.set(START + timedelta(minutes=20, seconds=1))
@@ -121,11 +127,8 @@ async def test_fires_recorded_together_are_judged_as_if_one_after_the_other(
     """A batch (a Temporal worker records concurrent fires together) with two fires of one
     schedule, the same fire twice and a schedule deleted meanwhile: each fire gets what it would
     have got alone, in order."""
+    one, other, gone = [await every_five_minutes(client, personas, ext) for _ in range(3)]
     h = personas.admin_a.headers
-    body = {"endpointId": ext["endpoints"]["POST /sync"], "cron": "*/5 * * * *"}
-    one = (await client.post(BASE, json=body, headers=h)).json()
-    other = (await client.post(BASE, json=body, headers=h)).json()
-    gone = (await client.post(BASE, json=body, headers=h)).json()
     assert (await client.delete(f"{BASE}/{gone['id']}", headers=h)).status_code == 204
     tenant = personas.admin_a.tenant
     assert tenant is not None
