@@ -127,23 +127,30 @@ class OccurrenceReport:
         self.duplicates += other.duplicates
 
 
+def occurrence_run(
+    item: DueOccurrence, at: datetime, status: str, max_attempts: int, now: datetime, **extra: Any
+) -> Run:
+    """The run recording the occurrence at ``at`` of ``item``'s schedule, keyed by it."""
+    return new_run(
+        tenant_id=item.tenant_id,
+        schedule_id=item.schedule_id,
+        install_id=item.install_id,
+        trigger="schedule",
+        scheduled_for=at,
+        idempotency_key=occurrence_key(item.schedule_id, at),
+        status=status,
+        max_attempts=max_attempts,
+        now=now,
+        **extra,
+    )
+
+
 def occurrence_runs(item: DueOccurrence, max_attempts: int, busy: bool, now: datetime) -> list[Run]:
     """The runs recording ``item``: one ``missed`` run for the occurrences older than the
     catch-up window, and the one to run, ``skipped`` (overlap) when the schedule is ``busy``."""
 
     def recorded(at: datetime, status: str, **extra: Any) -> Run:
-        return new_run(
-            tenant_id=item.tenant_id,
-            schedule_id=item.schedule_id,
-            install_id=item.install_id,
-            trigger="schedule",
-            scheduled_for=at,
-            idempotency_key=occurrence_key(item.schedule_id, at),
-            status=status,
-            max_attempts=max_attempts,
-            now=now,
-            **extra,
-        )
+        return occurrence_run(item, at, status, max_attempts, now, **extra)
 
     runs = []
     if item.missed_first is not None and item.missed_count:

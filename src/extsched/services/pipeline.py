@@ -25,8 +25,8 @@ from extsched.domain.runs import (
     RunContext,
     abandoned,
     freshness_of,
-    new_run,
     occurrence_key,
+    occurrence_run,
     occurrence_runs,
 )
 from extsched.metrics import Metrics
@@ -170,18 +170,7 @@ class RunPipeline:
         key = (due.tenant_id, due.schedule_id)
         budget = (await ScheduleFleet(conn).max_attempts([key])).get(key, 1)
         runs = [
-            new_run(
-                tenant_id=due.tenant_id,
-                schedule_id=due.schedule_id,
-                install_id=due.install_id,
-                trigger="schedule",
-                scheduled_for=at,
-                idempotency_key=occurrence_key(due.schedule_id, at),
-                status="skipped",
-                max_attempts=budget,
-                now=now,
-                skip_reason=reason,
-            )
+            occurrence_run(due, at, "skipped", budget, now, skip_reason=reason)
             for at, reason in occurrences
         ]
         inserted = await RunQueue(conn).insert_new(runs)
