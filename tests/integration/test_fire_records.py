@@ -27,6 +27,17 @@ async def records(client: httpx.AsyncClient, personas: Personas, schedule_id: st
     )
 
 
+def missed(first: str, count: int, last: str | None = None) -> tuple[str, str, str, str]:
+    """The one ``missed`` record of ``count`` occurrences from ``first`` (to ``last``)."""
+    span = f"from {first}" + (f" to {last}" if last else "")
+    plural = "s" if count != 1 else ""
+    error = (
+        f"missed {count} occurrence{plural} {span} (after downtime only the newest occurrence"
+        " within the catch-up window runs)"
+    )
+    return (first, "missed", "catchup_window", error)
+
+
 async def every_five_minutes(
     client: httpx.AsyncClient, personas: Personas, ext: dict[str, Any]
 ) -> Any:
@@ -69,13 +80,7 @@ async def test_fires_after_an_outage_in_any_order_account_for_each_occurrence_on
     assert await fire(15) is None
     assert await fire(20) == ran  # the same occurrence again: the same run
     assert await records(client, personas, schedule["id"]) == [
-        (
-            "2027-01-04T09:05:00Z",
-            "missed",
-            "catchup_window",
-            "missed 3 occurrences from 2027-01-04T09:05:00Z to 2027-01-04T09:15:00Z"
-            " (after downtime only the newest occurrence within the catch-up window runs)",
-        ),
+        missed("2027-01-04T09:05:00Z", 3, "2027-01-04T09:15:00Z"),
         ("2027-01-04T09:20:00Z", "queued", None, None),
     ]
 
@@ -106,13 +111,7 @@ async def test_fires_passed_over_while_a_run_was_active_are_recorded_as_overlaps
     assert await records(client, personas, schedule["id"]) == [
         ("2027-01-04T09:05:00Z", "success", None, None),
         ("2027-01-04T09:10:00Z", "skipped", "overlap", None),
-        (
-            "2027-01-04T09:15:00Z",
-            "missed",
-            "catchup_window",
-            "missed 1 occurrence from 2027-01-04T09:15:00Z"
-            " (after downtime only the newest occurrence within the catch-up window runs)",
-        ),
+        missed("2027-01-04T09:15:00Z", 1),
         ("2027-01-04T09:20:00Z", "queued", None, None),
     ]
 
@@ -145,12 +144,6 @@ async def test_fires_recorded_together_are_judged_as_if_one_after_the_other(
     assert [r is not None for r in runs] == [False, True, True, True, False]
     assert runs[2] == runs[3]  # the same occurrence: the same run
     assert await records(client, personas, one["id"]) == [
-        (
-            "2027-01-04T09:05:00Z",
-            "missed",
-            "catchup_window",
-            "missed 1 occurrence from 2027-01-04T09:05:00Z"
-            " (after downtime only the newest occurrence within the catch-up window runs)",
-        ),
+        missed("2027-01-04T09:05:00Z", 1),
         ("2027-01-04T09:10:00Z", "queued", None, None),
     ]
