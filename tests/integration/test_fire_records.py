@@ -3,20 +3,51 @@ real database: every occurrence accounted for once, whatever order the fires arr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy import event
 
-from extsched.backends.ports import Fire
+from extsched.backends.ports import Fire, Started
+from extsched.backends.temporal.activities import Activities, Limits
+from extsched.backends.temporal.workflows import RunJob
 from extsched.clock import ManualClock
+from extsched.store.db import Database
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import START, Personas
 
 BASE = "/api/extensions/acme.sample/schedules"
 WINDOW = timedelta(minutes=10)
+LEASE = timedelta(seconds=35)
+
+
+@contextmanager
+def transactions(db: Database) -> Iterator[list[int]]:
+    """The transactions committed meanwhile: one entry per commit, the statements it held."""
+    counts: list[int] = []
+    current = [0]
+
+    def statement(*_: Any) -> None:
+        current[0] += 1
+
+    def commit(*_: Any) -> None:
+        counts.append(current[0])
+        current[0] = 0
+
+    engine = db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        yield counts
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
 
 
 async def records(client: httpx.AsyncClient, personas: Personas, schedule_id: str) -> list[Any]:
@@ -147,3 +178,119 @@ async def test_fires_recorded_together_are_judged_as_if_one_after_the_other(
         missed("2027-01-04T09:05:00Z", 1),
         ("2027-01-04T09:10:00Z", "queued", None, None),
     ]
+
+
+async def test_a_fire_is_recorded_and_its_run_started_in_one_transaction(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    """What a Temporal fire's activity does before the call: one transaction records the fire
+    and starts its run with the context the call needs. A second delivery of the same fire,
+    while the run is held, finds that run and starts nothing."""
+    schedule = await every_five_minutes(client, personas, ext)
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+    pipeline = app.state.services.pipeline
+    clock.set(START + timedelta(minutes=5, seconds=1))
+    now = clock.now()
+    fire = Fire(tenant, schedule["id"], START + timedelta(minutes=5))
+    with transactions(app.state.services.db) as begun:
+        [started] = await pipeline.begin_fired("worker-1", [fire], now, WINDOW, now + LEASE)
+    assert len(begun) == 1
+    assert isinstance(started, Started)
+    run = started.ctx.run
+    assert (run.status, run.attempt, run.lease_owner) == ("running", 1, "worker-1")
+    assert run.lease_expires_at == now + LEASE
+    assert started.ctx.schedule is not None and started.ctx.schedule.id == schedule["id"]
+    assert started.ctx.endpoint is not None and started.ctx.install is not None
+    assert not started.overlap
+
+    [again] = await pipeline.begin_fired("worker-2", [fire], now, WINDOW, now + LEASE)
+    assert again == (tenant, run.id)
+    assert await records(client, personas, schedule["id"]) == [
+        ("2027-01-04T09:05:00Z", "running", None, None)
+    ]
+
+
+async def test_fires_begun_together_start_each_run_once(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    one, other = [await every_five_minutes(client, personas, ext) for _ in range(2)]
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+    at5, at10 = START + timedelta(minutes=5), START + timedelta(minutes=10)
+    clock.set(at10 + timedelta(seconds=1))
+    now = clock.now()
+    fires = [
+        Fire(tenant, one["id"], at5),  # a late catch-up fire, then the current one
+        Fire(tenant, one["id"], at10),
+        Fire(tenant, other["id"], at10),
+        Fire(tenant, other["id"], at10),  # delivered twice
+    ]
+    with transactions(app.state.services.db) as begun:
+        got = await app.state.services.pipeline.begin_fired(
+            "worker-1", fires, now, WINDOW, now + LEASE
+        )
+    assert len(begun) == 2  # two fires of one schedule: judged one after the other
+    assert got[0] is None
+    assert isinstance(got[1], Started) and isinstance(got[2], Started)
+    assert got[3] == (tenant, got[2].ctx.run.id)
+    assert await records(client, personas, other["id"]) == [
+        missed("2027-01-04T09:05:00Z", 1),  # never fired
+        ("2027-01-04T09:10:00Z", "running", None, None),
+    ]
+
+
+async def test_an_attempt_finding_its_run_under_an_expired_lease_takes_it_back(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    """A fire's worker went away after starting the run. The run's workflow, when it looks
+    again after the lease's end, takes the run back (the lost attempt recorded) and retries it,
+    instead of waiting on a lease nobody will end."""
+    schedule = await every_five_minutes(client, personas, ext)
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+    pipeline = app.state.services.pipeline
+    clock.set(START + timedelta(minutes=5, seconds=1))
+    now = clock.now()
+    fire = Fire(tenant, schedule["id"], START + timedelta(minutes=5))
+    [started] = await pipeline.begin_fired("gone", [fire], now, WINDOW, now + LEASE)
+    assert isinstance(started, Started)
+    key = (tenant, started.ctx.run.id)
+    activities = Activities(pipeline, clock, Limits(timedelta(seconds=5), LEASE, WINDOW))
+    job = RunJob(tenant, key[1], 5.0, LEASE.total_seconds())
+
+    held = await activities.attempt(job, False)  # the lease still runs: look again at its end
+    assert held == (now + LEASE).isoformat()
+    clock.set(now + LEASE + timedelta(seconds=1))
+    retry = await activities.attempt(job, False)
+    async with app.state.services.db.connect() as conn:
+        status, attempt, owner, due = (
+            await conn.execute(
+                sa.select(
+                    run_t.c.status, run_t.c.attempt, run_t.c.lease_owner, run_t.c.next_attempt_at
+                ).where(run_t.c.tenant_id == tenant, run_t.c.id == key[1])
+            )
+        ).one()
+        lost = (
+            await conn.execute(
+                sa.select(attempt_t.c.outcome, attempt_t.c.worker).where(
+                    attempt_t.c.tenant_id == tenant, attempt_t.c.run_id == key[1]
+                )
+            )
+        ).all()
+    assert (status, attempt, owner) == ("queued", 1, None)
+    assert [tuple(r) for r in lost] == [("abandoned", "gone")]
+    assert due > clock.now()
+    assert retry == due.isoformat()  # the workflow looks again when the retry is due

@@ -87,6 +87,11 @@ async def test_missing_drifted_and_orphan_temporal_schedules_are_repaired(
         orphan = schedule_key(CALLER.tenant_id, "gone-install", "gone-schedule")
         await runner.ensure_schedule(orphan, ScheduleSpec("0 4 * * *", "UTC", 0), paused=False)
         await settle(runner, [*keys[1:], orphan])
+        for _ in range(200):  # and until it lists the drift (it follows an update a moment later)
+            drifted = (await runner.snapshot()).get(keys[1])
+            if drifted is not None and drifted.cron == "0 5 * * *":
+                break
+            await asyncio.sleep(0.05)
 
         changes = await svc.reconciler.run()
         assert sorted((c.action, c.key) for c in changes) == sorted(

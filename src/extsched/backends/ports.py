@@ -75,8 +75,22 @@ class RunPort(Protocol):
         ``domain.fires`` (a fire the cron engine does not expect is skipped as
         ``dst_duplicate``; what the engine dropped as too old is one ``missed`` run, what it
         passed over while a run was active is ``skipped`` as an overlap). For each fire, the run
-        to execute: the queued run of its occurrence, also when an earlier delivery of the same
-        fire recorded it; None when nothing is to run."""
+        to execute: the unfinished (queued or running) run of its occurrence, also when an
+        earlier delivery of the same fire recorded it; None when nothing is to run."""
+        ...
+
+    async def begin_fired(
+        self,
+        owner: str,
+        fires: Sequence[Fire],
+        now: datetime,
+        catchup_window: timedelta,
+        lease_until: datetime,
+    ) -> list[Started | RunKey | None]:
+        """``record_fired`` and, in the same transaction, start for ``owner`` each fire's run that
+        is queued, due and held by no live lease (``Started``, its context loaded; the overlap
+        rule applied). A ``RunKey``: the fire's run, recorded but not started here (another
+        worker holds it, or it is not due); None: nothing to run."""
         ...
 
     async def lease(

@@ -9,8 +9,9 @@ the backend's (the run rows commit with the backend's own advance).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,6 +39,7 @@ from extsched.store.run_queue import RunQueue
 from extsched.store.schedule_fleet import FireFacts, ScheduleFleet
 
 log = logging.getLogger(__name__)
+Answer = TypeVar("Answer")
 
 
 class RunPipeline:
@@ -98,22 +100,60 @@ class RunPipeline:
     async def record_fired(
         self, fires: Sequence[Fire], now: datetime, catchup_window: timedelta
     ) -> list[RunKey | None]:
-        results: dict[int, RunKey | None] = {}
+        async def record(conn: AsyncConnection, batch: Sequence[Fire]) -> list[RunKey | None]:
+            return await self._record_round(conn, batch, now, catchup_window)
+
+        return await self._in_rounds(fires, record)
+
+    async def begin_fired(
+        self,
+        owner: str,
+        fires: Sequence[Fire],
+        now: datetime,
+        catchup_window: timedelta,
+        lease_until: datetime,
+    ) -> list[Started | RunKey | None]:
+        async def begin(
+            conn: AsyncConnection, batch: Sequence[Fire]
+        ) -> list[Started | RunKey | None]:
+            keys = await self._record_round(conn, batch, now, catchup_window)
+            queue = RunQueue(conn)
+            runs = await queue.start_free(
+                owner, list(dict.fromkeys(k for k in keys if k is not None)), now, lease_until
+            )
+            overlap = await queue.overlapping(
+                [r for r in runs if r.trigger == "schedule" and r.attempt == 1], now
+            )
+            started = {
+                (ctx.run.tenant_id, ctx.run.id): Started(
+                    ctx, (ctx.run.tenant_id, ctx.run.id) in overlap
+                )
+                for ctx in await run_contexts.load(conn, runs)
+            }
+            return [started.pop(k, k) if k is not None else None for k in keys]
+
+        return await self._in_rounds(fires, begin)
+
+    async def _in_rounds(
+        self,
+        fires: Sequence[Fire],
+        handle: Callable[[AsyncConnection, Sequence[Fire]], Awaitable[list[Answer]]],
+    ) -> list[Answer]:
+        """Fires handled in transactions of their own, one after the other, none with two fires of
+        one schedule: those are judged in turn, each seeing the last one's records."""
+        results: dict[int, Answer] = {}
         pending = list(enumerate(fires))
         while pending:
-            # Fires of one schedule are judged one after the other, each seeing the last's records.
             seen: set[tuple[str, str]] = set()
-            now_round: list[tuple[int, Fire]] = []
+            this_round: list[tuple[int, Fire]] = []
             later: list[tuple[int, Fire]] = []
             for i, fire in pending:
                 key = (fire.tenant_id, fire.schedule_id)
-                (later if key in seen else now_round).append((i, fire))
+                (later if key in seen else this_round).append((i, fire))
                 seen.add(key)
             async with self.db.transaction() as conn:
-                found = await self._record_round(
-                    conn, [f for _, f in now_round], now, catchup_window
-                )
-            results.update(zip([i for i, _ in now_round], found, strict=True))
+                found = await handle(conn, [f for _, f in this_round])
+            results.update(zip([i for i, _ in this_round], found, strict=True))
             pending = later
         return [results[i] for i in range(len(fires))]
 
@@ -146,16 +186,16 @@ class RunPipeline:
                 skipped.append((fire.scheduled_for, "dst_duplicate"))
             if skipped:
                 await self._record_skipped(conn, j.due, skipped, now)
-        # The queued run of each occurrence to run, also when an earlier delivery recorded it.
+        # The unfinished run of each occurrence to run, also when an earlier delivery recorded it.
         to_run = {
             i: (j.due.tenant_id, occurrence_key(j.due.schedule_id, j.due.run_for))
             for i, j in enumerate(judged)
             if j is not None and not j.dst_duplicate and j.due.run_for is not None
         }
-        queued = await queue.queued_by_keys(list(to_run.values()))
+        unfinished = await queue.unfinished_by_keys(list(to_run.values()))
         runs: list[RunKey | None] = []
         for i in range(len(fires)):
-            run_id = queued.get(to_run[i]) if i in to_run else None
+            run_id = unfinished.get(to_run[i]) if i in to_run else None
             runs.append((to_run[i][0], run_id) if run_id is not None else None)
         return runs
 

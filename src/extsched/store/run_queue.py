@@ -165,6 +165,31 @@ class RunQueue:
         )
         return {(t, i): (a, s) for t, i, a, s in await self.conn.execute(stmt)}
 
+    async def start_free(
+        self, owner: str, keys: Sequence[RunKey], now: datetime, lease_until: datetime
+    ) -> list[Run]:
+        """Lease and start in one step: of these runs, those queued, due and free (no lease, or
+        an expired one) become running for ``owner``, attempt + 1; they are returned as started.
+        For runs recorded in this transaction by an engine outside the database, which need no
+        lease ahead of their start."""
+        if not keys:
+            return []
+        free = run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
+        stmt = (
+            run_t.update()
+            .where(*keyed(keys), run_t.c.status == "queued", run_t.c.next_attempt_at <= now, free)
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                attempt=run_t.c.attempt + 1,
+                started_at=sa.func.coalesce(run_t.c.started_at, now),
+                next_attempt_at=None,
+            )
+            .returning(*run_t.c)
+        )
+        return [to_run(r) for r in await self.conn.execute(stmt)]
+
     async def release(self, owner: str) -> None:
         """Give back the queued runs ``owner`` leased but did not start (a worker stopping)."""
         await self.conn.execute(
@@ -238,14 +263,17 @@ class RunQueue:
         )
         return [(start, end) for start, end in await self.conn.execute(q)]
 
-    async def queued_by_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """The ids of the queued runs recorded under these (tenant, idempotency key) pairs."""
+    async def unfinished_by_keys(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """The ids of the queued or running runs recorded under these (tenant, idempotency key)
+        pairs."""
         if not keys:
             return {}
         q = sa.select(run_t.c.tenant_id, run_t.c.idempotency_key, run_t.c.id).where(
             run_t.c.tenant_id.in_({t for t, _ in keys}),
             run_t.c.idempotency_key.in_({k for _, k in keys}),
-            run_t.c.status == "queued",
+            run_t.c.status.in_(("queued", "running")),
         )
         return {(t, k): i for t, k, i in await self.conn.execute(q)}
 

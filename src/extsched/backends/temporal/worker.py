@@ -19,7 +19,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[FireWorkflow, RunWorkflow],
-        activities=[activities.record, activities.attempt],
+        activities=[activities.fire, activities.record, activities.attempt],
         max_concurrent_activities=concurrency,
         # Workflow tasks run in threads of their own; the activities are async on this loop.
         workflow_task_executor=concurrent.futures.ThreadPoolExecutor(max_workers=4),

@@ -1,9 +1,9 @@
 """The workflows Temporal runs for extsched. Deterministic: no I/O, no clock but Temporal's, no
 imports beyond the standard library and temporalio (the module is loaded into Temporal's sandbox).
 
-``FireWorkflow`` is what each Temporal Schedule starts: it has the occurrence recorded as a run (a
-local activity) and makes the run's first attempt, so a fire costs Temporal one workflow and one
-activity. A run that is to be retried, or whose attempt was lost, goes on in its own
+``FireWorkflow`` is what each Temporal Schedule starts: one activity records the occurrence as a
+run and makes its first attempt, so a fire costs Temporal one workflow and one activity, as any
+scheduled call would. A run that is to be retried, or whose attempt was lost, goes on in its own
 ``RunWorkflow`` and the fire ends, so the next occurrence is held back at most by one call (the
 occurrences Temporal passes over meanwhile are recorded by the next fire). ``RunWorkflow`` makes
 a run's further attempts, sleeping on Temporal's durable timers in between; run-now starts one
@@ -22,10 +22,17 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-RECORD, ATTEMPT = "extsched.record", "extsched.attempt"
+RECORD, ATTEMPT, FIRE = "extsched.record", "extsched.attempt", "extsched.fire"
 QUICK = timedelta(seconds=60)
-# Workflow version marker: from it on, a fire makes its run's first attempt itself.
+# A fire's activity is bounded by its call's own timeout; a worker that goes away meanwhile is
+# noticed by the missing heartbeat, not by this.
+FIRE_LIMIT = timedelta(hours=1)
+HEARTBEAT = timedelta(seconds=30)
+# Workflow version markers. From the first on, a fire makes its run's first attempt itself (a
+# local activity records it, an activity makes the attempt); from the second, one activity does
+# both. Fires begun by an earlier version finish on their own path.
 FIRST_ATTEMPT_IN_FIRE = "first-attempt-in-fire"
+ONE_ACTIVITY_PER_FIRE = "one-activity-per-fire"
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,10 @@ class RunJob:
 
 @dataclass(frozen=True)
 class Recorded:
-    job: RunJob | None  # None: the fire was recorded, and nothing is to run
+    """What a fire leaves to do. From ``RECORD``: the run to execute; from ``FIRE``: the run to go
+    on with in a workflow of its own (``resume`` set). None: nothing (is left) to run."""
+
+    job: RunJob | None
 
 
 def run_workflow_id(tenant_id: str, run_id: str) -> str:
@@ -90,12 +100,53 @@ async def _attempt(job: RunJob, lost: bool) -> Later | None:
     return Later(retry_at) if retry_at else None
 
 
+async def _fire(fired: Fired) -> RunJob | None:
+    """The fire recorded and its run's first attempt made; the run to go on with, if any."""
+    try:
+        recorded: Recorded = await workflow.execute_activity(
+            FIRE,
+            fired,
+            result_type=Recorded,
+            start_to_close_timeout=FIRE_LIMIT,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RetryPolicy(maximum_attempts=1),  # as an attempt: never repeated
+        )
+        return recorded.job
+    except ActivityError:
+        # The worker (or the database) went away mid-fire. Recording again finds whatever it
+        # recorded or started; the run goes on as a lost attempt, taken back once its lease ends.
+        recorded = await workflow.execute_local_activity(
+            RECORD, fired, result_type=Recorded, start_to_close_timeout=QUICK
+        )
+        if recorded.job is None:
+            return None
+        return replace(recorded.job, resume=Later(workflow.now().isoformat(), lost=True))
+
+
+async def _hand_over(job: RunJob) -> None:
+    """The run goes on in its own workflow; the fire ends."""
+    try:
+        await workflow.start_child_workflow(
+            RunWorkflow.run,
+            job,
+            id=run_workflow_id(job.tenant_id, job.run_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # fired twice: the run already has its workflow
+
+
 @workflow.defn(name="extsched.fire")
 class FireWorkflow:
     @workflow.run
     async def run(self, target: FireTarget) -> None:
         at = workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()
         fired = Fired(target, at.isoformat())
+        if workflow.patched(ONE_ACTIVITY_PER_FIRE):
+            job = await _fire(fired)
+            if job is not None:
+                await _hand_over(job)
+            return
         in_place = workflow.patched(FIRST_ATTEMPT_IN_FIRE)
         if in_place:
             recorded: Recorded = await workflow.execute_local_activity(
@@ -113,15 +164,7 @@ class FireWorkflow:
             later = await _attempt(job, lost=False)
             if later is None:
                 return
-        try:
-            await workflow.start_child_workflow(
-                RunWorkflow.run,
-                replace(job, resume=later),
-                id=run_workflow_id(job.tenant_id, job.run_id),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # fired twice: the run already has its workflow
+        await _hand_over(replace(job, resume=later))
 
 
 @workflow.defn(name="extsched.run")
