@@ -324,8 +324,7 @@ async def test_the_runner_gets_the_installs_current_content_hash_and_payload(wor
     await world.engine.dispatcher.dispatch_due()
     await worker.prepare(await worker.claim())
     [prepared] = worker._prepared.values()
-    assert prepared.ctx.version is not None
-    assert prepared.ctx.version.content_hash == content_hash("1.0.0")
+    assert prepared.ctx.content_hash == content_hash("1.0.0")
     assert prepared.ctx.prepared_request is not None
     r = await world.http.post(
         "/api/v1/extensions/update",

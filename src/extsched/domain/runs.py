@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from extsched.domain.invocation import AttemptResult, iso_z
-from extsched.domain.records import Endpoint, Install, Run, Schedule, Version
+from extsched.domain.records import Endpoint, Install, Run, Schedule
 from extsched.ids import new_id
 
 FINAL = ("success", "error", "timeout", "skipped", "missed")
@@ -185,7 +185,7 @@ class RunContext:
     run: Run
     schedule: Schedule | None
     install: Install | None
-    version: Version | None
+    content_hash: str | None  # of the installed version; None: that version is gone
     endpoint: Endpoint | None
     tenant_paused: bool
     # The encoded Runner request of attempt N, built while the run waited for its fire time.
@@ -299,7 +299,7 @@ def precheck(ctx: RunContext) -> Outcome | None:
     run, s, inst = ctx.run, ctx.schedule, ctx.install
     if s is None:
         return Outcome(run, "error", error="the schedule no longer exists")
-    if inst is None or ctx.version is None:
+    if inst is None or ctx.content_hash is None:
         return Outcome(run, "error", error="the extension is no longer installed")
     if run.trigger == "schedule" and not s.enabled:
         return Outcome(run, "skipped", skip_reason="schedule_disabled")
@@ -336,7 +336,7 @@ def decide(
         attempt=record,
         finished_at=finished,
         version_id=ctx.install.version_id if ctx.install else None,
-        content_hash=ctx.version.content_hash if ctx.version else None,
+        content_hash=ctx.content_hash,
     )
 
 

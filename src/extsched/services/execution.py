@@ -39,8 +39,8 @@ class Attempts:
     def invocation(self, ctx: RunContext, attempt: int) -> Invocation:
         """What the Runner is told for attempt ``attempt`` (a context that passed ``precheck``).
         SecretsUnreadable when no configured key opens the install's secrets."""
-        run, inst, version = ctx.run, ctx.install, ctx.version
-        assert ctx.schedule and inst and version and ctx.endpoint
+        run, inst, content_hash = ctx.run, ctx.install, ctx.content_hash
+        assert ctx.schedule and inst and content_hash is not None and ctx.endpoint
         return Invocation(
             run_id=run.id,
             request_id=request_id(run, attempt),
@@ -51,7 +51,7 @@ class Attempts:
             method=ctx.endpoint.method,
             path=ctx.endpoint.path,
             payload=ctx.schedule.payload_json,
-            install=install_config(inst, version.content_hash, self.box.open(inst.secret_envelope)),
+            install=install_config(inst, content_hash, self.box.open(inst.secret_envelope)),
             timeout_ms=self.timeout_ms,
         )
 

@@ -60,9 +60,16 @@ class RunPipeline:
     async def record_occurrences(
         self, conn: AsyncConnection, items: Sequence[DueOccurrence], now: datetime
     ) -> OccurrenceReport:
+        report, _ = await self._record_occurrences(conn, items, now)
+        return report
+
+    async def _record_occurrences(
+        self, conn: AsyncConnection, items: Sequence[DueOccurrence], now: datetime
+    ) -> tuple[OccurrenceReport, list[Run]]:
+        """The report, and the runs inserted (those already there are not)."""
         report = OccurrenceReport()
         if not items:
-            return report
+            return report, []
         budgets = await ScheduleFleet(conn).max_attempts(
             [(i.tenant_id, i.schedule_id) for i in items]
         )
@@ -90,7 +97,7 @@ class RunPipeline:
             self.metrics.runs.labels(status="skipped", trigger="schedule").inc(report.skipped)
         if report.missed:
             self.metrics.runs.labels(status="missed", trigger="schedule").inc(report.missed)
-        return report
+        return report, [run for run in runs if run.id in inserted]
 
     async def cancel_ahead(
         self, conn: AsyncConnection, tenant_id: str, schedule_id: str, now: datetime
@@ -101,7 +108,8 @@ class RunPipeline:
         self, fires: Sequence[Fire], now: datetime, catchup_window: timedelta
     ) -> list[RunKey | None]:
         async def record(conn: AsyncConnection, batch: Sequence[Fire]) -> list[RunKey | None]:
-            return await self._record_round(conn, batch, now, catchup_window)
+            runs, _ = await self._record_round(conn, batch, now, catchup_window)
+            return runs
 
         return await self._in_rounds(fires, record)
 
@@ -116,13 +124,21 @@ class RunPipeline:
         async def begin(
             conn: AsyncConnection, batch: Sequence[Fire]
         ) -> list[Started | RunKey | None]:
-            keys = await self._record_round(conn, batch, now, catchup_window)
+            keys, fresh = await self._record_round(conn, batch, now, catchup_window)
             queue = RunQueue(conn)
             runs = await queue.start_free(
                 owner, list(dict.fromkeys(k for k in keys if k is not None)), now, lease_until
             )
+            # A run recorded by this transaction passed the overlap rule as it was recorded.
             overlap = await queue.overlapping(
-                [r for r in runs if r.trigger == "schedule" and r.attempt == 1], now
+                [
+                    r
+                    for r in runs
+                    if r.trigger == "schedule"
+                    and r.attempt == 1
+                    and (r.tenant_id, r.id) not in fresh
+                ],
+                now,
             )
             started = {
                 (ctx.run.tenant_id, ctx.run.id): Started(
@@ -163,7 +179,9 @@ class RunPipeline:
         fires: Sequence[Fire],
         now: datetime,
         catchup_window: timedelta,
-    ) -> list[RunKey | None]:
+    ) -> tuple[list[RunKey | None], set[RunKey]]:
+        """Each fire's run to execute (as ``record_fired``), and which of those were recorded
+        just now, by this transaction (the others by an earlier delivery)."""
         queue = RunQueue(conn)
         facts = await ScheduleFleet(conn).fire_facts([(f.tenant_id, f.schedule_id) for f in fires])
         judged: list[fires_rules.FireJudgement | None] = []
@@ -177,7 +195,9 @@ class RunPipeline:
                 spans = await queue.active_spans(fire.tenant_id, fire.schedule_id, known.since)
                 judgement = _judge(fire, known, now, catchup_window, spans)
             judged.append(judgement)
-        await self.record_occurrences(conn, [j.due for j in judged if j is not None], now)
+        _, inserted = await self._record_occurrences(
+            conn, [j.due for j in judged if j is not None], now
+        )
         for fire, j in zip(fires, judged, strict=True):
             if j is None:
                 continue
@@ -192,12 +212,15 @@ class RunPipeline:
             for i, j in enumerate(judged)
             if j is not None and not j.dst_duplicate and j.due.run_for is not None
         }
-        unfinished = await queue.unfinished_by_keys(list(to_run.values()))
+        found = {(r.tenant_id, r.idempotency_key): r.id for r in inserted if r.status == "queued"}
+        fresh = {(tenant, run_id) for (tenant, _), run_id in found.items()}
+        if any(key not in found for key in to_run.values()):
+            found |= await queue.unfinished_by_keys([k for k in to_run.values() if k not in found])
         runs: list[RunKey | None] = []
         for i in range(len(fires)):
-            run_id = unfinished.get(to_run[i]) if i in to_run else None
+            run_id = found.get(to_run[i]) if i in to_run else None
             runs.append((to_run[i][0], run_id) if run_id is not None else None)
-        return runs
+        return runs, fresh
 
     async def _record_skipped(
         self,

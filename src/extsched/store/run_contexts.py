@@ -1,72 +1,83 @@
-"""What runs need at start, read in a few batched statements: their schedules, installs, versions,
-endpoints and tenants' kill switches (``load``), or just what says whether those changed
-(``freshness``)."""
+"""What runs need at start, read in two statements: their schedules with their endpoints, and
+their installs with the installed version's content hash and the tenant's kill switch (``load``);
+or just what says whether those changed (``freshness``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from extsched.domain.records import Endpoint, Install, Run, Version
+from extsched.domain.records import Endpoint, Install, Run, Schedule
 from extsched.domain.runs import Freshness, RunContext
 from extsched.store.install_repo import to_install
-from extsched.store.registry_repo import to_endpoint, to_version
 from extsched.store.schedule_repo import to_schedule
 from extsched.store.tables import extension_api_endpoint as ep_t
 from extsched.store.tables import extension_version as ver_t
 from extsched.store.tables import tenant_extension_install as inst_t
 from extsched.store.tables import tenant_extension_schedule as sched_t
+from extsched.store.tables import tenant_settings as settings_t
 from extsched.store.tenant_repo import paused_tenants
+
+_ENDPOINT_FIELDS = [f.name for f in dataclasses.fields(Endpoint)]
+_ENDPOINT = [ep_t.c[name].label(f"ep__{name}") for name in _ENDPOINT_FIELDS]
+_INSTALL_EXTRAS = [
+    ver_t.c.content_hash.label("version_content_hash"),
+    settings_t.c.schedules_paused.label("tenant_paused"),
+]
 
 
 async def load(conn: AsyncConnection, runs: Sequence[Run]) -> list[RunContext]:
     if not runs:
         return []
     tenants = {r.tenant_id for r in runs}
-    schedules = {
-        (s.tenant_id, s.id): s
-        for s in map(
-            to_schedule,
-            await conn.execute(
-                sched_t.select().where(
-                    sched_t.c.tenant_id.in_(tenants),
-                    sched_t.c.id.in_({r.schedule_id for r in runs}),
-                )
-            ),
-        )
-    }
-    installs: dict[tuple[str, str], Install] = {}
+    schedules: dict[tuple[str, str], tuple[Schedule, Endpoint | None]] = {}
     for row in await conn.execute(
-        inst_t.select().where(
-            inst_t.c.tenant_id.in_(tenants), inst_t.c.id.in_({r.install_id for r in runs})
+        sa.select(sched_t, *_ENDPOINT)
+        .select_from(sched_t.outerjoin(ep_t, ep_t.c.id == sched_t.c.endpoint_id))
+        .where(
+            sched_t.c.tenant_id.in_(tenants),
+            sched_t.c.id.in_({r.schedule_id for r in runs}),
         )
     ):
-        installs[(row.tenant_id, row.id)] = to_install(row)
-    version_ids = {i.version_id for i in installs.values()}
-    versions: dict[str, Version] = {}
-    if version_ids:
-        for row in await conn.execute(ver_t.select().where(ver_t.c.id.in_(version_ids))):
-            versions[row.id] = to_version(row)
-    endpoint_ids = {s.endpoint_id for s in schedules.values()}
-    endpoints: dict[str, Endpoint] = {}
-    if endpoint_ids:
-        for row in await conn.execute(ep_t.select().where(ep_t.c.id.in_(endpoint_ids))):
-            endpoints[row.id] = to_endpoint(row)
-    paused = await paused_tenants(conn, tenants)
+        m = row._mapping
+        endpoint = (
+            Endpoint(**{name: m[f"ep__{name}"] for name in _ENDPOINT_FIELDS})
+            if m["ep__id"] is not None
+            else None
+        )
+        schedules[(row.tenant_id, row.id)] = (to_schedule(row), endpoint)
+    installs: dict[tuple[str, str], tuple[Install, str | None, bool]] = {}
+    for row in await conn.execute(
+        sa.select(inst_t, *_INSTALL_EXTRAS)
+        .select_from(
+            inst_t.outerjoin(ver_t, ver_t.c.id == inst_t.c.version_id).outerjoin(
+                settings_t, settings_t.c.tenant_id == inst_t.c.tenant_id
+            )
+        )
+        .where(inst_t.c.tenant_id.in_(tenants), inst_t.c.id.in_({r.install_id for r in runs}))
+    ):
+        installs[(row.tenant_id, row.id)] = (
+            to_install(row),
+            row.version_content_hash,
+            bool(row.tenant_paused),
+        )
     contexts = []
     for run in runs:
-        schedule = schedules.get((run.tenant_id, run.schedule_id))
-        install = installs.get((run.tenant_id, run.install_id))
+        schedule, endpoint = schedules.get((run.tenant_id, run.schedule_id), (None, None))
+        install, content_hash, paused = installs.get(
+            (run.tenant_id, run.install_id), (None, None, False)
+        )
         contexts.append(
             RunContext(
                 run=run,
                 schedule=schedule,
                 install=install,
-                version=versions.get(install.version_id) if install else None,
-                endpoint=endpoints.get(schedule.endpoint_id) if schedule else None,
-                tenant_paused=run.tenant_id in paused,
+                content_hash=content_hash,
+                endpoint=endpoint,
+                tenant_paused=paused,
             )
         )
     return contexts
