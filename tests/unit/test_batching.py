@@ -64,3 +64,27 @@ async def test_a_cancelled_batch_cancels_the_calls_waiting_on_it() -> None:
     stuck._drain.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+async def test_calls_within_the_gap_after_a_batch_wait_and_go_together() -> None:
+    """A stream of calls, each arriving after the last batch ended: with a gap, those within it
+    share the next batch; a call after a quiet gap is handled at once."""
+    batches: list[list[int]] = []
+
+    async def handle(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    echo = Coalescer(handle, gap=0.05)
+    assert await echo(1) == 1  # handled at once: nothing before it
+    assert batches == [[1]]
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    assert await asyncio.gather(echo(2), echo(3)) == [2, 3]  # within the gap: they wait for it
+    assert loop.time() - asked >= 0.04
+    assert batches == [[1], [2, 3]]
+    await asyncio.sleep(0.06)  # a quiet gap
+    asked = loop.time()
+    assert await echo(4) == 4
+    assert loop.time() - asked < 0.04
+    assert batches == [[1], [2, 3], [4]]
