@@ -38,7 +38,7 @@ from temporalio.client import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.burst import count_runs  # noqa: E402
+from tests.support.burst import count_attempts, count_runs  # noqa: E402
 from tests.support.postgres import PostgresServer, free_port  # noqa: E402
 
 from bench import temporal_raw  # noqa: E402
@@ -293,6 +293,7 @@ async def run_config(
         "workers": cfg.workers,
         "create_s": round(create_s, 1),
         "runs": await count_runs(url),
+        "attempts": await count_attempts(url),
         **seen,
     }
 
@@ -377,6 +378,7 @@ async def run_temporal(
         "workers": cfg.workers,
         "create_s": round(create_s, 1),
         "runs": await count_runs(url),
+        "attempts": await count_attempts(url),
         "settings": ", ".join(f"{k}={v}" for k, v in cfg.dynamic_config) or "defaults",
         "raw": raw,
         **seen,

@@ -21,6 +21,7 @@ from extsched.store.tables import (
     tenant_extension_install,
     tenant_extension_schedule,
 )
+from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 
 # Yearly, so nothing but the forced occurrence fires during a test.
@@ -72,6 +73,24 @@ async def count_runs(url: str) -> dict[str, int]:
                 sa.select(run_t.c.status, sa.func.count()).group_by(run_t.c.status)
             )
             return {str(status): int(n) for status, n in rows.all()}
+    finally:
+        await db.dispose()
+
+
+async def count_attempts(url: str) -> dict[str, int]:
+    """Attempts by outcome (with the error, for those that failed), across tenants."""
+    db = Database(url)
+    try:
+        async with db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(attempt_t.c.outcome, attempt_t.c.error, sa.func.count()).group_by(
+                    attempt_t.c.outcome, attempt_t.c.error
+                )
+            )
+            return {
+                f"{outcome}: {error[:80]}" if error else str(outcome): int(n)
+                for outcome, error, n in rows.all()
+            }
     finally:
         await db.dispose()
 
