@@ -47,6 +47,24 @@ def active(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def free(now: datetime) -> sa.ColumnElement[bool]:
+    """A run no live lease holds: none, or an expired one (its worker vanished). Not the owner's
+    own leases: a worker that leases ahead and holds its runs would take them again on every
+    claim (and prepare them again), which doubled a burst's CPU."""
+    return run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
+
+
+def running(now: datetime, lease_until: datetime) -> dict[str, Any]:
+    """What a run's start writes: running under a lease renewed for the call, attempt + 1."""
+    return {
+        "status": "running",
+        "lease_expires_at": lease_until,
+        "attempt": run_t.c.attempt + 1,
+        "started_at": sa.func.coalesce(run_t.c.started_at, now),
+        "next_attempt_at": None,
+    }
+
+
 class RunQueue:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -120,12 +138,9 @@ class RunQueue:
         PostgreSQL skips rows other workers hold; SQLite's single writer makes the conditional
         UPDATE the compare-and-set. Only ``start`` makes a leased run running.
         """
-        # Not the owner's own leases: a worker that leases ahead and holds its runs would take
-        # them again on every claim (and prepare them again), which doubled a burst's CPU.
-        free = run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
         q = (
             sa.select(run_t.c.tenant_id, run_t.c.id)
-            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= horizon, free)
+            .where(run_t.c.status == "queued", run_t.c.next_attempt_at <= horizon, free(now))
             .order_by(run_t.c.next_attempt_at)
             .limit(limit)
         )
@@ -138,7 +153,7 @@ class RunQueue:
             return []
         stmt = (
             run_t.update()
-            .where(*keyed(picked), run_t.c.status == "queued", free)
+            .where(*keyed(picked), run_t.c.status == "queued", free(now))
             .values(lease_owner=owner, lease_expires_at=lease_until)
             .returning(*run_t.c)
         )
@@ -154,13 +169,7 @@ class RunQueue:
         stmt = (
             run_t.update()
             .where(*keyed(keys), run_t.c.status == "queued", run_t.c.lease_owner == owner)
-            .values(
-                status="running",
-                lease_expires_at=lease_until,
-                attempt=run_t.c.attempt + 1,
-                started_at=sa.func.coalesce(run_t.c.started_at, now),
-                next_attempt_at=None,
-            )
+            .values(running(now, lease_until))
             .returning(run_t.c.tenant_id, run_t.c.id, run_t.c.attempt, run_t.c.started_at)
         )
         return {(t, i): (a, s) for t, i, a, s in await self.conn.execute(stmt)}
@@ -174,18 +183,12 @@ class RunQueue:
         lease ahead of their start."""
         if not keys:
             return []
-        free = run_t.c.lease_owner.is_(None) | (run_t.c.lease_expires_at < now)
         stmt = (
             run_t.update()
-            .where(*keyed(keys), run_t.c.status == "queued", run_t.c.next_attempt_at <= now, free)
-            .values(
-                status="running",
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                attempt=run_t.c.attempt + 1,
-                started_at=sa.func.coalesce(run_t.c.started_at, now),
-                next_attempt_at=None,
+            .where(
+                *keyed(keys), run_t.c.status == "queued", run_t.c.next_attempt_at <= now, free(now)
             )
+            .values({**running(now, lease_until), "lease_owner": owner})
             .returning(*run_t.c)
         )
         return [to_run(r) for r in await self.conn.execute(stmt)]
