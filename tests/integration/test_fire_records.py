@@ -17,7 +17,9 @@ from extsched.backends.ports import Fire, Started
 from extsched.backends.temporal.activities import Activities, Limits
 from extsched.backends.temporal.workflows import RunJob
 from extsched.clock import ManualClock
+from extsched.domain.runs import new_run
 from extsched.store.db import Database
+from extsched.store.run_queue import RunQueue
 from extsched.store.tables import tenant_extension_run_attempt as attempt_t
 from extsched.store.tables import tenant_extension_schedule_run as run_t
 from tests.conftest import START, Personas
@@ -298,3 +300,50 @@ async def test_an_attempt_finding_its_run_under_an_expired_lease_takes_it_back(
     assert [tuple(r) for r in lost] == [("abandoned", "gone")]
     assert due > clock.now()
     assert retry == due.isoformat()  # the workflow looks again when the retry is due
+
+
+async def test_a_fire_recorded_earlier_starts_as_an_overlap_while_its_schedule_is_busy(
+    client: httpx.AsyncClient,
+    personas: Personas,
+    ext: dict[str, Any],
+    app: FastAPI,
+    clock: ManualClock,
+) -> None:
+    """The overlap rule holds for a fire's run whichever transaction recorded it: one recorded
+    by an earlier delivery starts as an overlap (to be skipped) while another run of its schedule
+    is active; a fire recorded while the schedule is busy is skipped as it is recorded."""
+    schedule = await every_five_minutes(client, personas, ext)
+    tenant = personas.admin_a.tenant
+    assert tenant is not None
+    pipeline = app.state.services.pipeline
+    clock.set(START + timedelta(minutes=5, seconds=1))
+    now = clock.now()
+    fire = Fire(tenant, schedule["id"], START + timedelta(minutes=5))
+    [recorded] = await pipeline.record_fired([fire], now, WINDOW)  # an earlier delivery
+    assert recorded is not None
+    run_now = new_run(
+        tenant_id=tenant,
+        schedule_id=schedule["id"],
+        install_id=schedule["installId"],
+        trigger="manual",
+        scheduled_for=now,
+        idempotency_key="run-now",
+        status="queued",
+        max_attempts=1,
+        now=now,
+    )
+    async with app.state.services.db.transaction() as conn:
+        await RunQueue(conn).insert_new([run_now])
+
+    [started] = await pipeline.begin_fired("worker-1", [fire], now, WINDOW, now + LEASE)
+    assert isinstance(started, Started)
+    assert (tenant, started.ctx.run.id) == recorded
+    assert started.overlap
+
+    later = Fire(tenant, schedule["id"], START + timedelta(minutes=10))
+    clock.set(START + timedelta(minutes=10, seconds=1))
+    now = clock.now()
+    assert await pipeline.begin_fired("worker-1", [later], now, WINDOW, now + LEASE) == [None]
+    assert ("2027-01-04T09:10:00Z", "skipped", "overlap", None) in await records(
+        client, personas, schedule["id"]
+    )

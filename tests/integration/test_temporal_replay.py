@@ -27,6 +27,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 from extsched.backends.temporal.workflows import (
     ATTEMPT,
     FIRE,
+    HEARTBEAT,
     RECORD,
     Fired,
     FireTarget,
@@ -120,6 +121,16 @@ async def test_histories_from_every_branch_replay_in_the_sandbox(temporal_client
                 run = temporal_client.get_workflow_handle(child_id)
                 await asyncio.wait_for(run.result(), 30)
                 histories[f"{schedule_id} run"] = await run.fetch_history()
+    [scheduled] = [
+        e.activity_task_scheduled_event_attributes
+        for e in histories["nothing-to-run"].events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # A worker that goes away mid-fire is noticed by the missing heartbeat, and the fire is
+    # never repeated by Temporal (its run is recorded; the workflow records again instead).
+    assert scheduled.activity_type.name == FIRE
+    assert scheduled.heartbeat_timeout.ToTimedelta() == HEARTBEAT
+    assert scheduled.retry_policy.maximum_attempts == 1
     assert children(histories["nothing-to-run"]) == []
     [retried] = children(histories["to-retry"])
     assert retried.startswith(run_workflow_id("tenant-r", "to-retry-"))

@@ -81,7 +81,7 @@ class Activities:
         """The fire recorded and its run's first attempt made; the run to go on with in its own
         workflow (to retry, or held elsewhere), or None."""
         t = fired.target
-        async with _heartbeating():
+        async with heartbeating():
             begun = await self._fire(
                 Fire(t.tenant_id, t.schedule_id, datetime.fromisoformat(fired.scheduled_for))
             )
@@ -171,13 +171,13 @@ class Activities:
 
 
 @contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[None]:
-    """Heartbeats while the activity lasts past a third of ``HEARTBEAT``, so Temporal notices a
-    worker that went away; a quick fire sends none."""
+async def heartbeating(every: float = HEARTBEAT.total_seconds() / 3) -> AsyncIterator[None]:
+    """Heartbeats every ``every`` seconds while the activity lasts, so Temporal notices a worker
+    that went away within ``HEARTBEAT``; a fire quicker than ``every`` sends none."""
 
     async def beat() -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT.total_seconds() / 3)
+            await asyncio.sleep(every)
             activity.heartbeat()
 
     task = asyncio.create_task(beat())
